@@ -1,0 +1,1 @@
+//! Hostile layer tars (owned by the snapshot task).

@@ -1,0 +1,1 @@
+//! Image generators (owned by the testsupport task).

@@ -1,0 +1,1 @@
+//! Output formatting (owned by the output task).
