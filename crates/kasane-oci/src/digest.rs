@@ -74,7 +74,9 @@ impl Digest {
     /// [`DigestError::BadEncoding`] when `hex` is not lower-case hex of the right length.
     pub fn from_parts(algorithm: Algorithm, hex: &str) -> Result<Self, DigestError> {
         let ok = hex.len() == algorithm.hex_len()
-            && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !ok {
             return Err(DigestError::BadEncoding(
                 format!("{algorithm}:{hex}"),

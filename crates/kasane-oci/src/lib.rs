@@ -6,6 +6,23 @@
 //!
 //! Raw bytes are kept wherever a digest is computed: parsed types are for reading; the bytes
 //! that were hashed are what gets stored and served.
+//!
+//! Modules:
+//! - [`digest`]: `Digest`, `DiffId`, `ChainId`, `ImageId`, `chain_ids`, streaming hashing;
+//! - [`descriptor`]: `Descriptor`, the typed pointer to a blob;
+//! - [`media_type`]: OCI and Docker media types, layer compression, v2s2 <-> OCI mapping;
+//! - [`platform`]: `Platform`, containerd's normalisation and `--platform` syntax;
+//! - [`reference`](mod@reference): `Reference`, docker's `ParseNormalizedNamed` and familiar names;
+//! - [`manifest`]: `Manifest`, `Index`, `ManifestKind::parse`, platform selection;
+//! - [`config`]: `ImageConfig`, a lossless superset of OCI's and docker's image config;
+//! - [`error`]: `OciError`, the one error type.
+//!
+//! Everything here is pure: no file system, no network, no async; parsers never panic on
+//! input (each has a fuzz target in `fuzz/`).
+
+// House rule: no unwrap outside tests; tests unwrap freely (there is no workspace clippy.toml
+// with `allow-unwrap-in-tests`).
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod config;
 pub mod descriptor;
@@ -16,10 +33,13 @@ pub mod media_type;
 pub mod platform;
 pub mod reference;
 
-pub use config::{ContainerConfig, History, ImageConfig, RootFs};
+pub use config::{ContainerConfig, Healthcheck, History, ImageConfig, RootFs};
 pub use descriptor::Descriptor;
-pub use digest::{chain_ids, Algorithm, ChainId, DiffId, Digest, DigestError, Digester, DigestingReader, ImageId};
-pub use error::OciError;
+pub use digest::{
+    Algorithm, ChainId, DiffId, Digest, DigestError, Digester, DigestingReader, ImageId, chain_ids,
+};
+pub use error::{OciError, ReferenceError};
 pub use manifest::{Index, Manifest, ManifestKind};
+pub use media_type::Compression;
 pub use platform::Platform;
 pub use reference::Reference;

@@ -62,6 +62,15 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A docker-archive `manifest.json` entry lists a different number of layers than its
+    /// config has DiffIDs (docker's exact message, moby `image/tarexport/load.go`).
+    #[error("invalid manifest, layers length mismatch: expected {expected}, got {actual}")]
+    LayersLengthMismatch {
+        /// Layers listed in `manifest.json`.
+        expected: usize,
+        /// DiffIDs in the image config.
+        actual: usize,
+    },
     /// A JSON document could not be parsed.
     #[error("parsing {what}")]
     Json {
@@ -130,6 +139,7 @@ impl StoreError {
             | StoreError::SizeMismatch { .. }
             | StoreError::TooLarge { .. }
             | StoreError::Invalid { .. }
+            | StoreError::LayersLengthMismatch { .. }
             | StoreError::Json { .. }
             | StoreError::Oci { .. } => ErrorKind::InvalidArgument,
             StoreError::Conflict(_) => ErrorKind::Conflict,

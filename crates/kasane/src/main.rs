@@ -1,1 +1,36 @@
-fn main() {}
+//! `kasane`: docker's command line over a daemonless image engine.
+//!
+//! Two phases (STYLE.md rule 10): clap turns raw arguments into a [`cli::Command`], then one
+//! function per command in `cli/` calls the engine once and formats with `kasane::output`.
+//! Exit codes follow docker (docker-formats.md §7): 0 ok, 1 errors, 125 usage errors,
+//! 64 for an inspect template that does not parse.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = match cli::Cli::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let code = match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+                _ => 125,
+            };
+            // Printing can only fail on a closed stdout/stderr; nothing more to report then.
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    cli::init_logging(&args.global);
+    match cli::run(args) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::from(cli::exit_code(&e))
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! `save` and `load`: images to and from docker-archive and oci-archive tars.
+//!
+//! `save` is `copy_graph(local store → archive sink)`: the blobs are copied as stored (no
+//! recompression), then the sink writes its index (`manifest.json`, `index.json`).
+//! `load` opens the archive in place (a tar is indexed, not extracted; stdin and compressed
+//! archives are first spooled, decompressed, to the store's `tmp/`) and unpacks every image
+//! it lists with [`Engine::unpack_manifest`]: one pass over each layer, verified before
+//! anything is committed. Then the names are applied, as docker does.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use kasane_oci::{Descriptor, ImageId, Index, ManifestKind, Platform, Reference};
+use kasane_store::archive::{
+    ArchiveImage, DockerArchiveWriter, ImageArchive, OciArchiveWriter, SaveImage, open_archive,
+    open_archive_file, spool_decompressed,
+};
+use kasane_store::copy::{CopyOptions, copy_graph};
+use kasane_store::metadata::TargetDescriptor;
+use kasane_store::{Provider, read_blob};
+
+
+use crate::Engine;
+use crate::error::{EngineError, Result};
+use crate::lease::Lease;
+use crate::resolve::Matched;
+use crate::unpack::write_small_blob;
+
+/// Archive formats of `save`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ArchiveFormat {
+    /// docker's `manifest.json` archive (with an OCI layout beside it, as docker ≥ 25 writes).
+    #[default]
+    DockerArchive,
+    /// An OCI image layout in a tar.
+    OciArchive,
+}
+
+/// One image `load` stored.
+#[derive(Debug, Clone)]
+pub struct LoadedImage {
+    /// Its ID.
+    pub id: ImageId,
+    /// The names applied (full references).
+    pub tags: Vec<Reference>,
+}
+
+/// What `load` did.
+#[derive(Debug, Clone, Default)]
+pub struct LoadReport {
+    /// The images, in archive order.
+    pub images: Vec<LoadedImage>,
+    /// Tags that moved away from another image: (tag, the image it left).
+    pub renamed: Vec<(Reference, ImageId)>,
+}
+
+impl Engine {
+    /// Loads every image of the archive at `path` (plain, gzip or zstd tar).
+    ///
+    /// # Errors
+    /// `InvalidImage` when the archive or an image in it does not verify; nothing of an
+    /// image that failed stays in the store.
+    pub fn load_path(&mut self, path: &Path) -> Result<LoadReport> {
+        let mut head = [0u8; 4];
+        let n = std::fs::File::open(path)
+            .and_then(|mut f| f.read(&mut head))
+            .map_err(|e| EngineError::io(format!("opening {}", path.display()), e))?;
+        let compressed = kasane_store::archive::detect_compression(&head[..n]).is_some();
+        let archive = if compressed {
+            let f = std::fs::File::open(path)
+                .map_err(|e| EngineError::io(format!("opening {}", path.display()), e))?;
+            open_archive_file(spool_decompressed(f, &self.tmp_dir())?)
+        } else {
+            open_archive(path)
+        }
+        .map_err(|e| EngineError::invalid_image(path.display().to_string(), e))?;
+        self.load_archive(&*archive, &path.display().to_string())
+    }
+
+    /// Loads every image of an archive read from a stream (stdin).
+    pub fn load_reader(&mut self, input: &mut dyn Read) -> Result<LoadReport> {
+        let file = spool_decompressed(input, &self.tmp_dir())
+            .map_err(|e| EngineError::invalid_image("archive from stdin", e))?;
+        let archive = open_archive_file(file)
+            .map_err(|e| EngineError::invalid_image("archive from stdin", e))?;
+        self.load_archive(&*archive, "archive from stdin")
+    }
+
+    fn load_archive(&mut self, archive: &dyn ImageArchive, subject: &str) -> Result<LoadReport> {
+        let mut report = LoadReport::default();
+        let host = Platform::host();
+        for image in archive.images() {
+            let lease = Lease::take(&mut self.metadata)?;
+            let loaded = self.load_one(archive.as_provider(), image, &host, subject, &lease, &mut report);
+            let released = lease.release(&mut self.metadata);
+            if let Err(e) = loaded {
+                if let Err(gc) = self.gc() {
+                    tracing::warn!("cleaning up after a failed load: {gc}");
+                }
+                return Err(e);
+            }
+            released?;
+        }
+        Ok(report)
+    }
+
+    fn load_one(
+        &mut self,
+        src: &dyn Provider,
+        image: &ArchiveImage,
+        host: &Platform,
+        subject: &str,
+        lease: &Lease,
+        report: &mut LoadReport,
+    ) -> Result<()> {
+        let root = &image.manifest;
+        let (manifest_desc, index) = if kasane_oci::media_type::is_index(&root.media_type) {
+            let bytes = read_blob(src, root).map_err(|e| EngineError::invalid_image(subject, e))?;
+            let index: Index = match ManifestKind::parse(&bytes, Some(&root.media_type)) {
+                Ok(ManifestKind::Index(i)) => i,
+                Ok(_) => {
+                    return Err(EngineError::invalid_image(
+                        subject,
+                        format!("{} is not an index", root.digest),
+                    ));
+                }
+                Err(e) => return Err(EngineError::invalid_image(subject, e)),
+            };
+            let chosen = index.select_platform(host).cloned().ok_or_else(|| {
+                EngineError::invalid_image(
+                    subject,
+                    format!("no image for platform {host} in index {}", root.digest),
+                )
+            })?;
+            (chosen, Some((root.clone(), bytes)))
+        } else {
+            (root.clone(), None)
+        };
+        let mut unpacked = self.unpack_manifest(src, &manifest_desc, subject, lease)?;
+        if let Some((desc, bytes)) = &index {
+            lease.add(
+                &mut self.metadata,
+                kasane_store::metadata::LeaseResource::Blob,
+                &desc.digest.to_string(),
+            )?;
+            write_small_blob(&*self.store, desc, bytes)?;
+            unpacked.record.target = TargetDescriptor {
+                media_type: desc.media_type.clone(),
+                digest: desc.digest.clone(),
+                size: desc.size,
+            };
+        }
+        let names: Vec<Reference> = image
+            .repo_tags
+            .iter()
+            .filter_map(|t| archive_name(t))
+            .collect();
+        let id = unpacked.record.id.clone();
+        let record = unpacked.record;
+        let renamed = self.metadata.write(|tx| {
+            tx.insert_image(&record)?;
+            let mut renamed = Vec::new();
+            for n in &names {
+                if let Some(prev) = tx.set_tag(&n.to_string(), &id)? {
+                    renamed.push((n.clone(), prev));
+                }
+            }
+            Ok(renamed)
+        })?;
+        report.renamed.extend(renamed);
+        report.images.push(LoadedImage { id, tags: names });
+        Ok(())
+    }
+
+    /// Writes the images `names` resolve to as one archive to `out`.
+    ///
+    /// Names follow docker: `repo:tag` saves that tag; a repository without a tag saves all
+    /// its tags; an ID saves the image without names.
+    ///
+    /// # Errors
+    /// `NoSuchImage` for a name that matches nothing (before anything is written); store
+    /// errors while copying.
+    pub fn save(&mut self, names: &[String], format: ArchiveFormat, out: &mut (dyn Write + Send)) -> Result<()> {
+        let mut images: Vec<SaveImage> = Vec::new();
+        for name in names {
+            let (record, matched) = self.resolve_image(name)?;
+            let mut refs = match &matched {
+                Matched::Tag(r) => {
+                    let name_only = name
+                        .parse::<Reference>()
+                        .is_ok_and(|p| p.tag.is_none() && p.digest.is_none());
+                    if name_only {
+                        let repo = r.name();
+                        self.metadata
+                            .read(|tx| tx.tags_of(&record.id))?
+                            .iter()
+                            .filter_map(|t| t.parse::<Reference>().ok())
+                            .filter(|t| t.name() == repo)
+                            .collect()
+                    } else {
+                        vec![r.clone()]
+                    }
+                }
+                Matched::Digest(_) | Matched::Id => Vec::new(),
+            };
+            let root = Descriptor::new(
+                kasane_oci::media_type::OCI_MANIFEST,
+                record.manifest_digest.clone(),
+                self.store.contains(&record.manifest_digest)?.ok_or_else(|| {
+                    EngineError::invalid_image(
+                        name.clone(),
+                        format!("manifest {} is missing; run `kasane system check`", record.manifest_digest),
+                    )
+                })?,
+            );
+            // The stored manifest knows its own media type; read it to describe it right.
+            let root = self.described_manifest(root)?;
+            match images.iter_mut().find(|i| i.root.digest == root.digest) {
+                Some(existing) => {
+                    for r in refs.drain(..) {
+                        if !existing.names.contains(&r) {
+                            existing.names.push(r);
+                        }
+                    }
+                }
+                None => images.push(SaveImage { root, names: refs }),
+            }
+        }
+        let has_none = |_: &kasane_oci::Digest| Ok(false);
+        let opts = CopyOptions::default();
+        match format {
+            ArchiveFormat::DockerArchive => {
+                let sink = DockerArchiveWriter::new(&mut *out);
+                for img in &images {
+                    if !sink.has(&img.root.digest) {
+                        copy_graph(&*self.store, &sink, &has_none, &img.root, &opts)?;
+                    }
+                }
+                sink.finish(&images)?;
+            }
+            ArchiveFormat::OciArchive => {
+                let sink = OciArchiveWriter::new(&mut *out);
+                for img in &images {
+                    if !sink.has(&img.root.digest) {
+                        copy_graph(&*self.store, &sink, &has_none, &img.root, &opts)?;
+                    }
+                }
+                sink.finish(&images)?;
+            }
+        }
+        out.flush()
+            .map_err(|e| EngineError::io("writing the archive", e))?;
+        Ok(())
+    }
+
+    /// Re-describes a stored manifest with the media type written inside it.
+    fn described_manifest(&self, mut desc: Descriptor) -> Result<Descriptor> {
+        let bytes = read_blob(&*self.store, &desc)?;
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
+            && let Some(mt) = v.get("mediaType").and_then(|m| m.as_str())
+        {
+            desc.media_type = mt.to_owned();
+        }
+        Ok(desc)
+    }
+}
+
+/// The name an archive gives an image, as a full reference with a tag; `None` for names
+/// that are not references (an OCI `ref.name` that is only a tag, like `1`).
+fn archive_name(name: &str) -> Option<Reference> {
+    if !name.contains(':') && !name.contains('/') {
+        return None;
+    }
+    let r: Reference = name.parse().ok()?;
+    if r.digest.is_some() {
+        return None;
+    }
+    Some(r.with_default_tag())
+}

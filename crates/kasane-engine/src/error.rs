@@ -1,0 +1,125 @@
+//! The engine's error type: what the CLI (and later the registry server) reports.
+
+use kasane_oci::OciError;
+use kasane_snapshot::SnapshotError;
+use kasane_store::StoreError;
+
+/// How an error is classified, for exit codes, HTTP statuses and retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The named thing does not exist.
+    NotFound,
+    /// The thing being created exists already.
+    AlreadyExists,
+    /// The request or its input is wrong.
+    InvalidArgument,
+    /// The operation conflicts with the state (image in use, ambiguous name…).
+    Conflict,
+    /// Credentials are missing or refused.
+    Unauthorized,
+    /// A remote or a lock is temporarily unavailable.
+    Unavailable,
+    /// Anything else: I/O, database, bugs.
+    Internal,
+}
+
+/// Everything an engine operation can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// No image matches the name, ID or digest.
+    #[error("No such image: {0}")]
+    NoSuchImage(String),
+    /// A short ID matches several images.
+    #[error("multiple IDs found with provided prefix: {0}")]
+    AmbiguousId(String),
+    /// The operation conflicts with the current state.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The arguments or the input are wrong.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// An image's content does not verify (digest, DiffID, size, structure).
+    #[error("invalid image {subject}")]
+    InvalidImage {
+        /// The image or archive being read.
+        subject: String,
+        /// What was wrong.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A layer could not be unpacked.
+    #[error("unpacking layer {layer} of {subject}")]
+    Unpack {
+        /// The image or archive.
+        subject: String,
+        /// The layer blob digest.
+        layer: String,
+        /// What went wrong.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A reference, digest or platform failed to parse.
+    #[error(transparent)]
+    Oci(#[from] OciError),
+    /// The content store or metadata failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The snapshotter failed.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// Reading or writing a user-supplied file or stream failed.
+    #[error("{what}")]
+    Io {
+        /// What was being done, on what.
+        what: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl EngineError {
+    /// Classifies the error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            EngineError::NoSuchImage(_) => ErrorKind::NotFound,
+            EngineError::AmbiguousId(_) | EngineError::InvalidArgument(_) => {
+                ErrorKind::InvalidArgument
+            }
+            EngineError::Conflict(_) => ErrorKind::Conflict,
+            EngineError::InvalidImage { .. } | EngineError::Unpack { .. } => {
+                ErrorKind::InvalidArgument
+            }
+            EngineError::Oci(_) => ErrorKind::InvalidArgument,
+            EngineError::Store(e) => match e.kind() {
+                kasane_store::ErrorKind::NotFound => ErrorKind::NotFound,
+                kasane_store::ErrorKind::AlreadyExists => ErrorKind::AlreadyExists,
+                kasane_store::ErrorKind::InvalidArgument => ErrorKind::InvalidArgument,
+                kasane_store::ErrorKind::Conflict => ErrorKind::Conflict,
+                kasane_store::ErrorKind::Internal => ErrorKind::Internal,
+            },
+            EngineError::Snapshot(_) | EngineError::Io { .. } => ErrorKind::Internal,
+        }
+    }
+
+    pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        EngineError::Io {
+            what: what.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn invalid_image(
+        subject: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        EngineError::InvalidImage {
+            subject: subject.into(),
+            source: source.into(),
+        }
+    }
+}
+
+/// Result alias for the engine.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;

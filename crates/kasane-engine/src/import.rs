@@ -1,0 +1,272 @@
+//! `import`: a root filesystem tarball becomes a one-layer image, unpacked and ready to run.
+//!
+//! The tarball is read once: decompressed if needed, its uncompressed bytes stored as the
+//! layer blob (media type `…layer.v1.tar`; push compresses later) and applied into the
+//! layer's snapshot while the DiffID is hashed. The config follows docker's import: created
+//! now, host platform, one history entry whose comment is the message or
+//! `Imported from <source>`.
+
+use std::io::{BufRead, BufReader, Read};
+
+use kasane_oci::{ChainId, Descriptor, DiffId, ImageId, Platform, Reference, media_type};
+use kasane_snapshot::SnapshotId;
+use kasane_snapshot::archive::{self, ApplyOptions};
+use kasane_store::Ingester;
+use kasane_store::lock::FileLock;
+use kasane_store::metadata::{ImageLayer, ImageRecord, LayerRecord, LeaseResource, TargetDescriptor};
+use serde_json::{Map, Value, json};
+
+use crate::Engine;
+use crate::changes::apply_change;
+use crate::error::{EngineError, Result};
+use crate::lease::{Lease, unix_now};
+use crate::unpack::write_small_blob;
+
+/// Options for [`Engine::import`].
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Where the tarball came from, for the history comment (`-`, a path or a URL).
+    pub source: String,
+    /// Name to tag the new image with.
+    pub reference: Option<String>,
+    /// `--change` lines (Dockerfile instructions without RUN).
+    pub changes: Vec<String>,
+    /// `-m`: the commit message.
+    pub message: Option<String>,
+    /// `--platform`; the host's by default.
+    pub platform: Option<Platform>,
+}
+
+impl Engine {
+    /// Imports a rootfs tarball (plain, gzip or zstd) and returns the new image's ID.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad reference or change; `Unpack` for a hostile or corrupt
+    /// tarball; I/O errors reading the input. Nothing is kept on failure.
+    pub fn import(&mut self, input: &mut dyn Read, opts: &ImportOptions) -> Result<ImageId> {
+        let reference = opts
+            .reference
+            .as_deref()
+            .map(|r| r.parse::<Reference>().map(Reference::with_default_tag))
+            .transpose()?;
+        if reference.as_ref().is_some_and(|r| r.digest.is_some()) {
+            return Err(EngineError::InvalidArgument(
+                "refusing to create a tag with a digest reference".to_owned(),
+            ));
+        }
+        let mut container_config = Map::new();
+        for c in &opts.changes {
+            apply_change(&mut container_config, c)?;
+        }
+
+        let lease = Lease::take(&mut self.metadata)?;
+        let result = self.import_leased(input, opts, container_config, reference.as_ref(), &lease);
+        let released = lease.release(&mut self.metadata);
+        if result.is_err() {
+            // Whatever was committed before the failure is unreferenced now.
+            if let Err(e) = self.gc() {
+                tracing::warn!("cleaning up after a failed import: {e}");
+            }
+        }
+        let id = result?;
+        released?;
+        Ok(id)
+    }
+
+    fn import_leased(
+        &mut self,
+        input: &mut dyn Read,
+        opts: &ImportOptions,
+        container_config: Map<String, Value>,
+        reference: Option<&Reference>,
+        lease: &Lease,
+    ) -> Result<ImageId> {
+        let snapshot_id = self.metadata.write(|tx| tx.next_snapshot_id())?;
+        lease.add(&mut self.metadata, LeaseResource::Snapshot, &snapshot_id)?;
+        let snapshot = crate::snap_id(&snapshot_id)?;
+        let applied = self.import_layer(input, &snapshot, lease);
+        let (diff_id, blob_size, content_size) = match applied {
+            Ok(v) => v,
+            Err(e) => {
+                self.discard_snapshot(&snapshot);
+                return Err(e);
+            }
+        };
+        let fingerprint = kasane_snapshot::fingerprint(&self.snapshots.fs_dir(&snapshot))?;
+        self.snapshots.commit(&snapshot)?;
+        let chain = ChainId(diff_id.0.clone());
+        let inserted = self.metadata.write(|tx| {
+            tx.insert_layer(&LayerRecord {
+                chain_id: chain.clone(),
+                parent: None,
+                diff_id: diff_id.clone(),
+                snapshot_id: snapshot.as_str().to_owned(),
+                size: content_size,
+                fingerprint,
+                created_at: unix_now(),
+            })
+        })?;
+        if !inserted {
+            self.discard_snapshot(&snapshot);
+        }
+
+        // Config and manifest.
+        let created = jiff::Timestamp::now().to_string();
+        let platform = opts.platform.clone().unwrap_or_else(Platform::host);
+        let comment = opts
+            .message
+            .clone()
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| format!("Imported from {}", opts.source));
+        let mut config = Map::new();
+        config.insert("architecture".into(), json!(platform.architecture));
+        if let Some(v) = &platform.variant {
+            config.insert("variant".into(), json!(v));
+        }
+        config.insert("comment".into(), json!(comment));
+        if !container_config.is_empty() {
+            config.insert("config".into(), Value::Object(container_config));
+        }
+        config.insert("created".into(), json!(created));
+        config.insert(
+            "history".into(),
+            json!([{ "created": created, "comment": comment }]),
+        );
+        config.insert("os".into(), json!(platform.os));
+        config.insert(
+            "rootfs".into(),
+            json!({ "type": "layers", "diff_ids": [diff_id.to_string()] }),
+        );
+        let config_bytes = serde_json::to_vec(&Value::Object(config))
+            .map_err(|e| EngineError::InvalidArgument(format!("encoding image config: {e}")))?;
+        let config_desc = Descriptor::new(
+            media_type::OCI_CONFIG,
+            kasane_oci::Digest::sha256_of(&config_bytes),
+            config_bytes.len() as u64,
+        );
+        let layer_desc = Descriptor::new(media_type::OCI_LAYER_TAR, diff_id.0.clone(), blob_size);
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": media_type::OCI_MANIFEST,
+            "config": config_desc,
+            "layers": [layer_desc],
+        });
+        let manifest_bytes = serde_json::to_vec(&manifest)
+            .map_err(|e| EngineError::InvalidArgument(format!("encoding manifest: {e}")))?;
+        let manifest_desc = Descriptor::new(
+            media_type::OCI_MANIFEST,
+            kasane_oci::Digest::sha256_of(&manifest_bytes),
+            manifest_bytes.len() as u64,
+        );
+        for d in [&config_desc, &manifest_desc] {
+            lease.add(&mut self.metadata, LeaseResource::Blob, &d.digest.to_string())?;
+        }
+        write_small_blob(&*self.store, &config_desc, &config_bytes)?;
+        write_small_blob(&*self.store, &manifest_desc, &manifest_bytes)?;
+
+        let id = ImageId(config_desc.digest.clone());
+        let record = ImageRecord {
+            id: id.clone(),
+            target: TargetDescriptor {
+                media_type: manifest_desc.media_type.clone(),
+                digest: manifest_desc.digest.clone(),
+                size: manifest_desc.size,
+            },
+            manifest_digest: manifest_desc.digest.clone(),
+            created: Some(created),
+            size: content_size,
+            added_at: unix_now(),
+            last_tag_time: None,
+            parent: None,
+            layers: vec![ImageLayer {
+                chain_id: chain,
+                diff_id,
+                blob_digest: layer_desc.digest.clone(),
+                blob_media_type: layer_desc.media_type.clone(),
+                blob_size,
+            }],
+        };
+        let tag_time = jiff::Timestamp::now().to_string();
+        self.metadata.write(|tx| {
+            tx.insert_image(&record)?;
+            if let Some(r) = reference {
+                tx.set_tag(&r.to_string(), &id)?;
+                tx.set_last_tag_time(&id, &tag_time)?;
+            }
+            Ok(())
+        })?;
+        Ok(id)
+    }
+
+    /// Streams the tarball into the layer blob and the snapshot at once.
+    /// Returns (DiffID, blob size, unpacked content size).
+    fn import_layer(
+        &mut self,
+        input: &mut dyn Read,
+        snapshot: &SnapshotId,
+        lease: &Lease,
+    ) -> Result<(DiffId, u64, u64)> {
+        let dir = self.snapshots.prepare_layer(snapshot, &[])?;
+        let mut buffered = BufReader::with_capacity(1 << 20, input);
+        let head = buffered
+            .fill_buf()
+            .map_err(|e| EngineError::io("reading the import tarball", e))?;
+        let decompressed: Box<dyn Read + '_> = if head.starts_with(&[0x1f, 0x8b]) {
+            Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Box::new(
+                zstd::stream::read::Decoder::with_buffer(buffered)
+                    .map_err(|e| EngineError::io("reading the import tarball", e))?,
+            )
+        } else {
+            Box::new(buffered)
+        };
+        let store = self.store.clone();
+        let mut writer = store.writer(None)?;
+        let opts = ApplyOptions {
+            whiteouts: self.snapshots.whiteout_mode(),
+            preserve_owners: rustix::process::geteuid().is_root(),
+            ..ApplyOptions::default()
+        };
+        let stats = {
+            let mut tee = WriteThrough {
+                inner: decompressed,
+                sink: &mut *writer,
+            };
+            let stats = archive::apply(&dir, &mut tee, &opts).map_err(|e| EngineError::Unpack {
+                subject: "import".to_owned(),
+                layer: "rootfs".to_owned(),
+                source: Box::new(e),
+            })?;
+            std::io::copy(&mut tee, &mut std::io::sink())
+                .map_err(|e| EngineError::io("reading the import tarball", e))?;
+            stats
+        };
+        // The digest is only known now: publish and lease it under the shared GC lock, so no
+        // collection can run between the two.
+        let _gc = FileLock::shared(&self.gc_lock_path())?;
+        let (digest, size) = writer.commit()?;
+        lease.add(&mut self.metadata, LeaseResource::Blob, &digest.to_string())?;
+        if digest != stats.diff_id.0 {
+            return Err(EngineError::Conflict(format!(
+                "import: layer blob {digest} differs from its DiffID {}",
+                stats.diff_id
+            )));
+        }
+        Ok((stats.diff_id, size, stats.content_size))
+    }
+}
+
+/// Passes reads through while writing them into `sink`.
+struct WriteThrough<'a, R> {
+    inner: R,
+    sink: &'a mut dyn kasane_store::BlobWriter,
+}
+
+impl<R: Read> Read for WriteThrough<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sink.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}

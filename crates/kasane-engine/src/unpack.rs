@@ -1,0 +1,488 @@
+//! Unpack: an image from any [`Provider`] into the local store and snapshots, in one pass.
+//!
+//! Each layer blob is read once: the bytes are hashed and written to the store's ingest as
+//! they stream past, decompressed, and applied into the layer's own snapshot directory while
+//! the DiffID is hashed. Only when the blob digest, its size and the DiffID all match does
+//! anything get committed — the blob first, then the snapshot (by chain ID). Overlay layers
+//! do not need their parents on disk to be applied, so all layers of an image unpack in
+//! parallel; the native snapshotter copies the parent first, so its layers go in order.
+//!
+//! Layers whose chain ID is already committed are skipped ("Already exists"); blobs already
+//! in the store are not written again.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::sync::Mutex;
+
+use kasane_oci::{
+    ChainId, Descriptor, DiffId, Digest, DigestingReader, ImageConfig, ImageId, Manifest,
+    ManifestKind, chain_ids, media_type,
+};
+use kasane_snapshot::{SnapshotId, Snapshotter};
+use kasane_snapshot::archive::{self, ApplyOptions};
+use kasane_store::metadata::{ImageLayer, ImageRecord, LayerRecord, LeaseResource, TargetDescriptor};
+use kasane_store::local::{IngestRef, LocalStore};
+use kasane_store::{BlobWriter, Ingester, Provider, read_blob};
+
+use crate::Engine;
+use crate::error::{EngineError, Result};
+use crate::lease::{Lease, unix_now};
+
+/// What happened to one layer during an unpack (for progress output).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayerOutcome {
+    /// The committed layer was there already.
+    AlreadyExists,
+    /// The layer was unpacked now.
+    Unpacked,
+}
+
+/// The result of unpacking one image manifest.
+#[derive(Debug, Clone)]
+pub struct Unpacked {
+    /// The image row to record (target = the manifest; callers may point it at an index).
+    pub record: ImageRecord,
+    /// The parsed config.
+    pub config: ImageConfig,
+    /// Per layer, bottom first.
+    pub outcomes: Vec<LayerOutcome>,
+}
+
+/// A layer that must be applied.
+struct LayerJob {
+    index: usize,
+    desc: Descriptor,
+    diff_id: DiffId,
+    chain_id: ChainId,
+    snapshot: SnapshotId,
+    parents: Vec<SnapshotId>,
+    write_blob: bool,
+}
+
+struct Applied {
+    index: usize,
+    size: u64,
+    fingerprint: Digest,
+}
+
+impl Engine {
+    /// Unpacks the image manifest `desc` from `src`: blobs into the store, layers into
+    /// snapshots. `subject` names the image or archive in errors. Everything created is
+    /// added to `lease`; the caller records the image and then releases the lease.
+    ///
+    /// # Errors
+    /// `InvalidImage` when the manifest, config, a blob digest or size, or a DiffID does not
+    /// verify; `Unpack` when a layer cannot be applied (hostile or corrupt tar). Nothing that
+    /// failed verification is committed.
+    pub fn unpack_manifest(
+        &mut self,
+        src: &dyn Provider,
+        desc: &Descriptor,
+        subject: &str,
+        lease: &Lease,
+    ) -> Result<Unpacked> {
+        let manifest_bytes =
+            read_blob(src, desc).map_err(|e| EngineError::invalid_image(subject, e))?;
+        let manifest: Manifest = match ManifestKind::parse(&manifest_bytes, Some(&desc.media_type))
+        {
+            Ok(ManifestKind::Image(m)) => m,
+            Ok(ManifestKind::Index(_)) => {
+                return Err(EngineError::invalid_image(
+                    subject,
+                    format!("{} is an index, expected an image manifest", desc.digest),
+                ));
+            }
+            Err(e) => return Err(EngineError::invalid_image(subject, e)),
+        };
+        let config_bytes =
+            read_blob(src, &manifest.config).map_err(|e| EngineError::invalid_image(subject, e))?;
+        let config = ImageConfig::from_slice(&config_bytes)
+            .map_err(|e| EngineError::invalid_image(subject, e))?;
+        let diff_ids = config.rootfs.diff_ids.clone();
+        if diff_ids.len() != manifest.layers.len() {
+            return Err(EngineError::invalid_image(
+                subject,
+                format!(
+                    "invalid manifest, layers length mismatch: expected {}, got {}",
+                    diff_ids.len(),
+                    manifest.layers.len()
+                ),
+            ));
+        }
+        let chains = chain_ids(&diff_ids);
+
+        // Plan: which layers need unpacking, which blobs need writing.
+        let mut jobs = Vec::new();
+        let mut outcomes = Vec::with_capacity(chains.len());
+        let mut parent_snapshots: Vec<SnapshotId> = Vec::new();
+        let mut blob_only: Vec<Descriptor> = Vec::new();
+        for (i, layer) in manifest.layers.iter().enumerate() {
+            let existing = self.metadata.read(|tx| tx.layer(&chains[i]))?;
+            let has_blob = self.store.contains(&layer.digest)?.is_some();
+            match existing {
+                Some(rec) => {
+                    outcomes.push(LayerOutcome::AlreadyExists);
+                    if !has_blob {
+                        blob_only.push(layer.clone());
+                    }
+                    parent_snapshots.push(crate::snap_id(&rec.snapshot_id)?);
+                }
+                None => {
+                    outcomes.push(LayerOutcome::Unpacked);
+                    let id = self.metadata.write(|tx| tx.next_snapshot_id())?;
+                    lease.add(&mut self.metadata, LeaseResource::Snapshot, &id)?;
+                    if !has_blob {
+                        lease.add(&mut self.metadata, LeaseResource::Blob, &layer.digest.to_string())?;
+                    }
+                    let snapshot = crate::snap_id(&id)?;
+                    jobs.push(LayerJob {
+                        index: i,
+                        desc: layer.clone(),
+                        diff_id: diff_ids[i].clone(),
+                        chain_id: chains[i].clone(),
+                        snapshot: snapshot.clone(),
+                        parents: parent_snapshots.iter().rev().cloned().collect(),
+                        write_blob: !has_blob,
+                    });
+                    parent_snapshots.push(snapshot);
+                }
+            }
+        }
+        for d in [&manifest.config, desc] {
+            lease.add(&mut self.metadata, LeaseResource::Blob, &d.digest.to_string())?;
+        }
+        for d in &blob_only {
+            lease.add(&mut self.metadata, LeaseResource::Blob, &d.digest.to_string())?;
+        }
+
+        let ctx = Ctx {
+            store: &self.store,
+            snapshots: &*self.snapshots,
+            parallel: self.driver == "overlay",
+            preserve_owners: rustix::process::geteuid().is_root(),
+        };
+        let applied = match run_jobs(&ctx, src, &jobs, subject) {
+            Ok(a) => a,
+            Err(e) => {
+                for job in &jobs {
+                    self.discard_snapshot(&job.snapshot);
+                    if job.write_blob {
+                        let r = IngestRef::for_digest(&job.desc.digest);
+                        // Absent (never started, or removed on a mismatch) is fine.
+                        if let Err(e) = self.store.abort_ingest(&r)
+                            && e.kind() != kasane_store::ErrorKind::NotFound
+                        {
+                            tracing::warn!("removing ingest of {}: {e}", job.desc.digest);
+                        }
+                    }
+                }
+                return Err(e);
+            }
+        };
+
+        // Blobs of layers that were unpacked before but whose blob is missing here.
+        for d in &blob_only {
+            copy_blob(src, &*self.store, d).map_err(|e| EngineError::invalid_image(subject, e))?;
+        }
+        write_small_blob(&*self.store, &manifest.config, &config_bytes)?;
+        write_small_blob(&*self.store, desc, &manifest_bytes)?;
+
+        // Commit snapshots by chain ID. If another process committed the same chain first,
+        // theirs wins and ours is removed.
+        let now = unix_now();
+        for (job, a) in jobs.iter().zip(&applied) {
+            self.snapshots.commit(&job.snapshot)?;
+            let record = LayerRecord {
+                chain_id: job.chain_id.clone(),
+                parent: job.index.checked_sub(1).map(|p| chains[p].clone()),
+                diff_id: job.diff_id.clone(),
+                snapshot_id: job.snapshot.as_str().to_owned(),
+                size: a.size,
+                fingerprint: a.fingerprint.clone(),
+                created_at: now,
+            };
+            if !self.metadata.write(|tx| tx.insert_layer(&record))? {
+                self.discard_snapshot(&job.snapshot);
+            }
+        }
+
+        // Image size: the sum of its layers' unpacked sizes.
+        let mut size = 0u64;
+        let mut layers = Vec::with_capacity(chains.len());
+        for (i, layer) in manifest.layers.iter().enumerate() {
+            let rec = self.metadata.read(|tx| tx.layer(&chains[i]))?.ok_or_else(|| {
+                EngineError::Conflict(format!(
+                    "layer {} was removed while image {subject} was being unpacked; try again",
+                    chains[i]
+                ))
+            })?;
+            size += rec.size;
+            layers.push(ImageLayer {
+                chain_id: chains[i].clone(),
+                diff_id: diff_ids[i].clone(),
+                blob_digest: layer.digest.clone(),
+                blob_media_type: layer.media_type.clone(),
+                blob_size: layer.size,
+            });
+        }
+        let record = ImageRecord {
+            id: ImageId(manifest.config.digest.clone()),
+            target: TargetDescriptor {
+                media_type: desc.media_type.clone(),
+                digest: desc.digest.clone(),
+                size: desc.size,
+            },
+            manifest_digest: desc.digest.clone(),
+            created: config.created.clone(),
+            size,
+            added_at: now,
+            last_tag_time: None,
+            parent: None,
+            layers,
+        };
+        Ok(Unpacked {
+            record,
+            config,
+            outcomes,
+        })
+    }
+
+    /// Removes a snapshot directory that will not be committed; failure only leaves garbage.
+    pub(crate) fn discard_snapshot(&self, id: &SnapshotId) {
+        if let Err(e) = self.snapshots.remove(id) {
+            tracing::warn!("removing uncommitted snapshot {}: {e}", id.as_str());
+        }
+    }
+}
+
+/// What the layer workers share: `Sync` parts of the engine only (never the database).
+struct Ctx<'a> {
+    store: &'a LocalStore,
+    snapshots: &'a dyn Snapshotter,
+    parallel: bool,
+    preserve_owners: bool,
+}
+
+/// Applies every job, in parallel for overlay, in order for native.
+fn run_jobs(ctx: &Ctx<'_>, src: &dyn Provider, jobs: &[LayerJob], subject: &str) -> Result<Vec<Applied>> {
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let parallel = ctx.parallel;
+    let workers = if parallel {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .clamp(1, 4)
+            .min(jobs.len())
+    } else {
+        1
+    };
+    let next = Mutex::new(0usize);
+    let results: Mutex<Vec<Result<Applied>>> = Mutex::new(Vec::new());
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    if failed.load(std::sync::atomic::Ordering::Relaxed) {
+                        return;
+                    }
+                    let i = {
+                        let mut n = next.lock().unwrap_or_else(|p| p.into_inner());
+                        let i = *n;
+                        *n += 1;
+                        i
+                    };
+                    let Some(job) = jobs.get(i) else { return };
+                    let r = apply_job(ctx, src, job, subject);
+                    if r.is_err() {
+                        failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    results.lock().unwrap_or_else(|p| p.into_inner()).push(r);
+                }
+            });
+        }
+    });
+    let mut out = Vec::with_capacity(jobs.len());
+    for r in results.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        out.push(r?);
+    }
+    if out.len() != jobs.len() {
+        return Err(EngineError::Conflict(format!(
+            "unpacking {subject} stopped early"
+        )));
+    }
+    out.sort_by_key(|a| a.index);
+    Ok(out)
+}
+
+fn apply_job(ctx: &Ctx<'_>, src: &dyn Provider, job: &LayerJob, subject: &str) -> Result<Applied> {
+    let unpack_err = |e: Box<dyn std::error::Error + Send + Sync>| EngineError::Unpack {
+        subject: subject.to_owned(),
+        layer: job.desc.digest.to_string(),
+        source: e,
+    };
+    let dir = ctx.snapshots.prepare_layer(&job.snapshot, &job.parents)?;
+    let raw = src
+        .open(&job.desc)
+        .map_err(|e| EngineError::invalid_image(subject, e))?;
+    let mut writer: Option<Box<dyn BlobWriter + '_>> = if job.write_blob {
+        Some(ctx.store.writer(Some(&job.desc))?)
+    } else {
+        None
+    };
+    // A resumed ingest already holds a verified-on-commit prefix: skip writing it again.
+    let skip = writer.as_ref().map_or(0, |w| w.offset());
+    let mut tee = TeeReader {
+        inner: DigestingReader::new(raw.take(job.desc.size + 1), job.desc.digest.algorithm()),
+        sink: writer.take(),
+        skip,
+    };
+    let opts = ApplyOptions {
+        whiteouts: ctx.snapshots.whiteout_mode(),
+        expected_diff_id: Some(job.diff_id.clone()),
+        preserve_owners: ctx.preserve_owners,
+        ..ApplyOptions::default()
+    };
+    let stats = {
+        let mut buffered = BufReader::with_capacity(1 << 20, &mut tee);
+        let compression = detect_compression(&job.desc.media_type, &mut buffered)
+            .map_err(|e| unpack_err(Box::new(e)))?;
+        let stats = match compression {
+            Compression::None => archive::apply(&dir, &mut buffered, &opts),
+            Compression::Gzip => {
+                archive::apply(&dir, flate2::bufread::MultiGzDecoder::new(&mut buffered), &opts)
+            }
+            Compression::Zstd => {
+                let dec = zstd::stream::read::Decoder::with_buffer(&mut buffered)
+                    .map_err(|e| unpack_err(Box::new(e)))?;
+                archive::apply(&dir, dec, &opts)
+            }
+        }
+        .map_err(|e| unpack_err(Box::new(e)))?;
+        // Whatever follows the compressed stream still belongs to the blob.
+        std::io::copy(&mut buffered, &mut std::io::sink())
+            .map_err(|e| unpack_err(Box::new(e)))?;
+        stats
+    };
+    let writer = tee.sink.take();
+    let (digest, size) = tee.inner.finish();
+    if size != job.desc.size {
+        return Err(EngineError::invalid_image(
+            subject,
+            kasane_store::StoreError::SizeMismatch {
+                digest: job.desc.digest.clone(),
+                expected: job.desc.size,
+                actual: size,
+            },
+        ));
+    }
+    if digest != job.desc.digest {
+        return Err(EngineError::invalid_image(
+            subject,
+            kasane_store::StoreError::DigestMismatch {
+                expected: job.desc.digest.clone(),
+                actual: digest,
+            },
+        ));
+    }
+    if let Some(w) = writer {
+        w.commit().map_err(|e| EngineError::invalid_image(subject, e))?;
+    }
+    let fingerprint = kasane_snapshot::fingerprint(&dir)?;
+    Ok(Applied {
+        index: job.index,
+        size: stats.content_size,
+        fingerprint,
+    })
+}
+
+/// Compression of a layer stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+/// Decides by magic bytes (as docker does), so a layer whose media type lies still unpacks;
+/// the media type only breaks ties for streams too short to sniff.
+fn detect_compression(mt: &str, r: &mut impl BufRead) -> std::io::Result<Compression> {
+    let head = r.fill_buf()?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        return Ok(Compression::Gzip);
+    }
+    if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        return Ok(Compression::Zstd);
+    }
+    if head.len() >= 4 {
+        return Ok(Compression::None);
+    }
+    Ok(match media_type::layer_compression(mt) {
+        Some(media_type::Compression::Gzip) => Compression::Gzip,
+        Some(media_type::Compression::Zstd) => Compression::Zstd,
+        _ => Compression::None,
+    })
+}
+
+/// Passes reads through while copying every byte after the first `skip` into `sink` (the
+/// blob's ingest, which may already hold that prefix from an interrupted run).
+struct TeeReader<'w, R> {
+    inner: R,
+    sink: Option<Box<dyn BlobWriter + 'w>>,
+    skip: u64,
+}
+
+impl<R: Read> Read for TeeReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(w) = self.sink.as_mut() {
+            let skipped = (self.skip.min(n as u64)) as usize;
+            self.skip -= skipped as u64;
+            w.write_all(&buf[skipped..n])?;
+        }
+        Ok(n)
+    }
+}
+
+/// Copies one blob, verified, from `src` into `dst`.
+pub(crate) fn copy_blob(
+    src: &dyn Provider,
+    dst: &dyn Ingester,
+    desc: &Descriptor,
+) -> kasane_store::Result<()> {
+    let mut r = src.open(desc)?;
+    let mut w = dst.writer(Some(desc))?;
+    let resumed = w.offset();
+    if resumed > 0 {
+        std::io::copy(&mut (&mut r).take(resumed), &mut std::io::sink()).map_err(|source| {
+            kasane_store::StoreError::Stream {
+                what: format!("skipping the resumed part of blob {}", desc.digest),
+                source,
+            }
+        })?;
+    }
+    std::io::copy(&mut r, &mut w).map_err(|source| kasane_store::StoreError::Stream {
+        what: format!("copying blob {}", desc.digest),
+        source,
+    })?;
+    w.commit()?;
+    Ok(())
+}
+
+/// Writes bytes already verified against `desc` (a manifest or config) into `dst`.
+pub(crate) fn write_small_blob(
+    dst: &dyn Ingester,
+    desc: &Descriptor,
+    bytes: &[u8],
+) -> kasane_store::Result<()> {
+    let mut w = dst.writer(Some(desc))?;
+    let resumed = usize::try_from(w.offset()).unwrap_or(usize::MAX).min(bytes.len());
+    w.write_all(&bytes[resumed..])
+        .map_err(|source| kasane_store::StoreError::Stream {
+            what: format!("writing blob {}", desc.digest),
+            source,
+        })?;
+    w.commit()?;
+    Ok(())
+}

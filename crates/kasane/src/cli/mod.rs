@@ -1,0 +1,199 @@
+//! Argument definitions (docker's syntax) and dispatch: one module per command.
+
+mod history;
+mod images;
+mod import;
+mod inspect;
+mod inspect_view;
+mod load;
+mod prune;
+mod rmi;
+mod save;
+mod system;
+mod tag;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use kasane_engine::{Engine, EngineError, EngineOptions, SnapshotterKind};
+
+/// A daemonless, Docker-compatible container image engine.
+#[derive(Debug, Parser)]
+#[command(name = "kasane", version, about, disable_help_subcommand = true)]
+pub struct Cli {
+    /// Options every command takes.
+    #[command(flatten)]
+    pub global: GlobalOptions,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options before the command (`kasane --root DIR images`).
+#[derive(Debug, Args)]
+pub struct GlobalOptions {
+    /// State root (default /var/lib/kasane as root, $XDG_DATA_HOME/kasane otherwise)
+    #[arg(long, global = true, env = "KASANE_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Log level: debug, info, warn, error, fatal
+    #[arg(short = 'l', long, global = true, default_value = "warn", value_name = "LEVEL")]
+    pub log_level: String,
+    /// Enable debug output
+    #[arg(short = 'D', long, global = true)]
+    pub debug: bool,
+    /// Snapshotter for a new state root: overlay, native (vfs), or auto
+    #[arg(long = "storage-driver", global = true, value_name = "DRIVER")]
+    pub storage_driver: Option<String>,
+}
+
+/// docker's commands (and their `image …`/`system …` forms).
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List images
+    #[command(visible_alias = "image-ls")]
+    Images(images::ImagesArgs),
+    /// Return low-level information on images
+    Inspect(inspect::InspectArgs),
+    /// Show the history of an image
+    History(history::HistoryArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(tag::TagArgs),
+    /// Remove one or more images
+    Rmi(rmi::RmiArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(save::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(load::LoadArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(import::ImportArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Manage kasane
+    #[command(subcommand)]
+    System(SystemCommand),
+}
+
+/// `kasane image …`
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// List images
+    #[command(alias = "list")]
+    Ls(images::ImagesArgs),
+    /// Display detailed information on one or more images
+    Inspect(inspect::InspectArgs),
+    /// Show the history of an image
+    History(history::HistoryArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(tag::TagArgs),
+    /// Remove one or more images
+    #[command(alias = "remove")]
+    Rm(rmi::RmiArgs),
+    /// Remove unused images
+    Prune(prune::ImagePruneArgs),
+    /// Save one or more images to a tar archive
+    Save(save::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(load::LoadArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(import::ImportArgs),
+}
+
+/// `kasane system …`
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Show disk usage
+    Df(system::DfArgs),
+    /// Remove unused data
+    Prune(system::SystemPruneArgs),
+    /// Verify every blob, snapshot and metadata row; repair with --repair
+    Check(system::CheckArgs),
+}
+
+/// Sets up `tracing` from `--log-level`/`-D` (stderr).
+pub fn init_logging(g: &GlobalOptions) {
+    let level = if g.debug {
+        "debug"
+    } else {
+        match g.log_level.as_str() {
+            "fatal" => "error",
+            l => l,
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // A second initialisation can only happen in tests; ignoring it is correct.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Opens the engine with the global options.
+pub fn open_engine(g: &GlobalOptions) -> anyhow::Result<Engine> {
+    let snapshotter = match g.storage_driver.as_deref() {
+        None | Some("auto") => SnapshotterKind::Auto,
+        Some("overlay") | Some("overlay2") => SnapshotterKind::Overlay,
+        Some("native") | Some("vfs") => SnapshotterKind::Native,
+        Some(other) => anyhow::bail!(
+            "unknown storage driver {other:?}: use overlay, native (vfs) or auto"
+        ),
+    };
+    let engine = Engine::open(&EngineOptions {
+        root: g.root.clone().unwrap_or_default(),
+        snapshotter,
+    })?;
+    Ok(engine)
+}
+
+/// Runs the command; returns the exit code for non-error exits.
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::run(g, a),
+        Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => inspect::run(g, a),
+        Command::History(a) | Command::Image(ImageCommand::History(a)) => history::run(g, a),
+        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => tag::run(g, a),
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => rmi::run(g, a),
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => save::run(g, a),
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => load::run(g, a),
+        Command::Import(a) | Command::Image(ImageCommand::Import(a)) => import::run(g, a),
+        Command::Image(ImageCommand::Prune(a)) => prune::run(g, a),
+        Command::System(SystemCommand::Df(a)) => system::df(g, a),
+        Command::System(SystemCommand::Prune(a)) => system::prune(g, a),
+        Command::System(SystemCommand::Check(a)) => system::check(g, a),
+    }
+}
+
+/// Maps an error to docker's exit code: every error a command returns is 1 (usage errors
+/// exit 125 before a command runs; `inspect` returns 64 itself for a bad template).
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    match e.downcast_ref::<EngineError>().map(EngineError::kind) {
+        Some(_) | None => 1,
+    }
+}
+
+/// Seconds since the epoch, for "… ago" columns.
+pub fn now_unix() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+/// Asks docker's `[y/N]` question on stderr/stdin; only `y`/`Y` confirms.
+pub fn confirm(warning: &str) -> anyhow::Result<bool> {
+    use std::io::{BufRead, Write};
+    let mut out = std::io::stdout();
+    write!(out, "{warning} [y/N] ")?;
+    out.flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(matches!(line.trim(), "y" | "Y"))
+}
+
+/// `12-hex` or `sha256:<64 hex>` form of an image ID.
+pub fn image_id(id: &kasane_oci::ImageId, no_trunc: bool) -> String {
+    if no_trunc {
+        id.to_string()
+    } else {
+        id.0.short().to_owned()
+    }
+}

@@ -1,0 +1,56 @@
+//! `kasane save [-o FILE] [--format docker-archive|oci-archive] IMAGE...`
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::Args;
+use kasane_engine::ArchiveFormat;
+
+use super::{GlobalOptions, open_engine};
+
+/// `save [OPTIONS] IMAGE [IMAGE...]`
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Archive format: docker-archive (default) or oci-archive
+    #[arg(long, default_value = "docker-archive")]
+    format: String,
+    /// Images to save
+    #[arg(required = true, value_name = "IMAGE")]
+    images: Vec<String>,
+}
+
+pub fn run(g: &GlobalOptions, a: SaveArgs) -> anyhow::Result<u8> {
+    let format = match a.format.as_str() {
+        "docker-archive" | "docker" => ArchiveFormat::DockerArchive,
+        "oci-archive" | "oci" => ArchiveFormat::OciArchive,
+        other => anyhow::bail!("unknown archive format {other:?}: use docker-archive or oci-archive"),
+    };
+    let mut engine = open_engine(g)?;
+    match &a.output {
+        Some(path) => {
+            // Write next to the target and rename at the end: a failed save leaves no half file.
+            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            let mut tmp = tempfile::NamedTempFile::new_in(dir)
+                .map_err(|e| anyhow::anyhow!("creating a temporary file in {}: {e}", dir.display()))?;
+            {
+                let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+                engine.save(&a.images, format, &mut w)?;
+            }
+            tmp.as_file().sync_all()?;
+            tmp.persist(path)
+                .map_err(|e| anyhow::anyhow!("writing {}: {}", path.display(), e.error))?;
+        }
+        None => {
+            let stdout = std::io::stdout();
+            if stdout.is_terminal() {
+                anyhow::bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+            }
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, stdout);
+            engine.save(&a.images, format, &mut w)?;
+        }
+    }
+    Ok(0)
+}

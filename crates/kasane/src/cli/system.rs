@@ -1,0 +1,183 @@
+//! `kasane system df|prune|check` (docker-formats.md §1.7, §1.8).
+
+use clap::Args;
+use kasane::output::{FormatMode, ago, human_size, human_size_with_precision, render_rows, tabwrite};
+use serde_json::json;
+
+use super::prune::images_section;
+use super::{GlobalOptions, confirm, image_id, now_unix, open_engine};
+
+const DF_DEFAULT: &str = "table {{.Type}}\\t{{.TotalCount}}\\t{{.Active}}\\t{{.Size}}\\t{{.Reclaimable}}";
+const DF_HEADERS: &[(&str, &str)] = &[
+    ("Type", "TYPE"),
+    ("TotalCount", "TOTAL"),
+    ("Active", "ACTIVE"),
+    ("Size", "SIZE"),
+    ("Reclaimable", "RECLAIMABLE"),
+];
+
+/// `system df [OPTIONS]`
+#[derive(Debug, Args)]
+pub struct DfArgs {
+    /// Show detailed information on space usage
+    #[arg(short, long)]
+    verbose: bool,
+    /// Format output using a custom template
+    #[arg(long)]
+    format: Option<String>,
+}
+
+/// `system prune [OPTIONS]`
+#[derive(Debug, Args)]
+pub struct SystemPruneArgs {
+    /// Remove all unused images not just dangling ones
+    #[arg(short, long)]
+    all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    force: bool,
+    /// Prune anonymous volumes
+    #[arg(long)]
+    volumes: bool,
+    /// Provide filter values
+    #[arg(long = "filter")]
+    filters: Vec<String>,
+}
+
+/// `system check [--repair]`
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Remove corrupt content (and the images that need it) and collect leftovers
+    #[arg(long)]
+    repair: bool,
+    /// Only print problems
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+fn reclaimable(reclaimable: u64, total: u64, percent: bool) -> String {
+    let size = human_size(reclaimable as i64);
+    if percent && total > 0 {
+        format!("{size} ({}%)", reclaimable * 100 / total)
+    } else {
+        size
+    }
+}
+
+pub fn df(g: &GlobalOptions, a: DfArgs) -> anyhow::Result<u8> {
+    let mut engine = open_engine(g)?;
+    let usage = engine.disk_usage()?;
+    if a.verbose {
+        return df_verbose(&usage);
+    }
+    let rows = vec![
+        json!({
+            "Type": "Images",
+            "TotalCount": usage.images.len().to_string(),
+            "Active": usage.active_images.to_string(),
+            "Size": human_size(usage.images_size as i64),
+            "Reclaimable": reclaimable(usage.images_reclaimable, usage.images_size, true),
+        }),
+        json!({"Type": "Containers", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
+        json!({"Type": "Local Volumes", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
+        json!({"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
+    ];
+    let mode = FormatMode::parse(a.format.as_deref(), DF_DEFAULT)?;
+    print!("{}", render_rows(&mode, DF_HEADERS, &rows)?);
+    Ok(0)
+}
+
+fn df_verbose(usage: &kasane_engine::DiskUsage) -> anyhow::Result<u8> {
+    let now = now_unix();
+    let mut out = String::from("Images space usage:\n\n");
+    let mut table = String::from(
+        "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE\tSHARED SIZE\tUNIQUE SIZE\tCONTAINERS\n",
+    );
+    for u in &usage.images {
+        let (repo, tag) = match u.image.tags.first() {
+            Some(t) => (t.familiar_name(), t.tag_or_latest().to_owned()),
+            None => match u.image.digests.first() {
+                Some(d) => (d.familiar_name(), "<none>".to_owned()),
+                None => ("<none>".to_owned(), "<none>".to_owned()),
+            },
+        };
+        table.push_str(&format!(
+            "{repo}\t{tag}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+            image_id(&u.image.id, false),
+            u.image.created.map(|c| ago(c, now)).unwrap_or_else(|| "N/A".into()),
+            human_size_with_precision(u.image.size as i64, 3),
+            human_size(u.shared_size as i64),
+            human_size(u.unique_size as i64),
+            u.image.containers.max(0),
+        ));
+    }
+    out.push_str(&tabwrite(&table));
+    out.push_str("\nContainers space usage:\n\n");
+    out.push_str(&tabwrite(
+        "CONTAINER ID\tIMAGE\tCOMMAND\tLOCAL VOLUMES\tSIZE\tCREATED\tSTATUS\tNAMES\n",
+    ));
+    out.push_str("\nLocal Volumes space usage:\n\n");
+    out.push_str(&tabwrite("VOLUME NAME\tLINKS\tSIZE\n"));
+    out.push_str("\nBuild cache usage: 0B\n\n");
+    out.push_str(&tabwrite(
+        "CACHE ID\tCACHE TYPE\tSIZE\tCREATED\tLAST USED\tUSAGE\tSHARED\n",
+    ));
+    print!("{out}");
+    Ok(0)
+}
+
+pub fn prune(g: &GlobalOptions, a: SystemPruneArgs) -> anyhow::Result<u8> {
+    if !a.filters.is_empty() {
+        anyhow::bail!("system prune filters are not supported yet");
+    }
+    if !a.force {
+        let mut w = String::from("WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n");
+        if a.volumes {
+            w.push_str("  - all anonymous volumes not used by at least one container\n");
+        }
+        if a.all {
+            w.push_str("  - all images without at least one container associated to them\n  - all build cache\n");
+        } else {
+            w.push_str("  - all dangling images\n  - unused build cache\n");
+        }
+        w.push_str("\nAre you sure you want to continue?");
+        if !confirm(&w)? {
+            return Ok(0);
+        }
+    }
+    let mut engine = open_engine(g)?;
+    let report = engine.prune_images(a.all)?;
+    print!("{}", images_section(&report));
+    println!("Total reclaimed space: {}", human_size(report.reclaimed as i64));
+    Ok(0)
+}
+
+pub fn check(g: &GlobalOptions, a: CheckArgs) -> anyhow::Result<u8> {
+    let mut engine = open_engine(g)?;
+    let report = engine.check(a.repair)?;
+    for e in &report.errors {
+        println!("error: {e}");
+    }
+    if !a.quiet {
+        for l in &report.leftovers {
+            println!("leftover: {l}");
+        }
+        for r in &report.repaired {
+            println!("repaired: {r}");
+        }
+        println!(
+            "checked {} images, {} blobs, {} snapshots: {} errors, {} leftovers{}",
+            report.images_checked,
+            report.blobs_checked,
+            report.snapshots_checked,
+            report.errors.len(),
+            report.leftovers.len(),
+            if report.leftovers.is_empty() || a.repair {
+                ""
+            } else {
+                " (run `kasane system check --repair` or `kasane image prune` to remove them)"
+            }
+        );
+    }
+    Ok(if report.is_clean() { 0 } else { 1 })
+}
