@@ -136,6 +136,16 @@ impl Engine {
         } else {
             (root.clone(), None)
         };
+        let names: Vec<Reference> = image
+            .repo_tags
+            .iter()
+            .filter_map(|t| archive_name(t))
+            .collect();
+        // An image that is here already (same config, so same ID) only gets the names: its
+        // layers are unpacked and its blobs stored, whichever manifest described it then.
+        if let Some(id) = self.existing_image_of(src, &manifest_desc, subject)? {
+            return self.apply_loaded_names(id, names, report);
+        }
         let mut unpacked = self.unpack_manifest(src, &manifest_desc, subject, lease)?;
         if let Some((desc, bytes)) = &index {
             lease.add(
@@ -150,15 +160,35 @@ impl Engine {
                 size: desc.size,
             };
         }
-        let names: Vec<Reference> = image
-            .repo_tags
-            .iter()
-            .filter_map(|t| archive_name(t))
-            .collect();
         let id = unpacked.record.id.clone();
         let record = unpacked.record;
+        self.metadata.write(|tx| tx.insert_image(&record).map(drop))?;
+        self.apply_loaded_names(id, names, report)
+    }
+
+    /// The ID of the image `desc` describes, if that image is in the store already.
+    fn existing_image_of(
+        &mut self,
+        src: &dyn Provider,
+        desc: &Descriptor,
+        subject: &str,
+    ) -> Result<Option<ImageId>> {
+        let bytes = read_blob(src, desc).map_err(|e| EngineError::invalid_image(subject, e))?;
+        let Ok(ManifestKind::Image(m)) = ManifestKind::parse(&bytes, Some(&desc.media_type)) else {
+            // Not a manifest: unpack_manifest reports it properly.
+            return Ok(None);
+        };
+        let id = ImageId(m.config.digest);
+        Ok(self.metadata.read(|tx| tx.image(&id))?.map(|_| id))
+    }
+
+    fn apply_loaded_names(
+        &mut self,
+        id: ImageId,
+        names: Vec<Reference>,
+        report: &mut LoadReport,
+    ) -> Result<()> {
         let renamed = self.metadata.write(|tx| {
-            tx.insert_image(&record)?;
             let mut renamed = Vec::new();
             for n in &names {
                 if let Some(prev) = tx.set_tag(&n.to_string(), &id)? {

@@ -183,8 +183,14 @@ impl SnapshotError {
                 // The layer's own shape is wrong: symlink loops, files used as directories,
                 // missing hardlink targets, names too long.
                 Some(
-                    libc::ELOOP | libc::ENOTDIR | libc::ENOENT | libc::ENAMETOOLONG | libc::EINVAL
-                    | libc::EISDIR | libc::EEXIST | libc::EXDEV,
+                    libc::ELOOP
+                    | libc::ENOTDIR
+                    | libc::ENOENT
+                    | libc::ENAMETOOLONG
+                    | libc::EINVAL
+                    | libc::EISDIR
+                    | libc::EEXIST
+                    | libc::EXDEV,
                 ) => ErrorKind::InvalidArgument,
                 _ => io_kind(source),
             },
@@ -213,8 +219,16 @@ impl SnapshotError {
 fn io_kind(e: &io::Error) -> ErrorKind {
     match e.raw_os_error() {
         Some(
-            libc::EPERM | libc::EACCES | libc::ENOSPC | libc::EDQUOT | libc::ENOTSUP
-            | libc::ENODEV | libc::EROFS | libc::ENOSYS | libc::EMFILE | libc::ENFILE,
+            libc::EPERM
+            | libc::EACCES
+            | libc::ENOSPC
+            | libc::EDQUOT
+            | libc::ENOTSUP
+            | libc::ENODEV
+            | libc::EROFS
+            | libc::ENOSYS
+            | libc::EMFILE
+            | libc::ENFILE,
         ) => ErrorKind::Unavailable,
         _ => ErrorKind::Internal,
     }

@@ -37,6 +37,8 @@
 //! OCI image-spec `layer.md` (changesets, whiteouts); overlayfs
 //! (`Documentation/filesystems/overlayfs.rst`); containerd's snapshotter model.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod archive;
 pub mod consts;
 mod error;

@@ -43,7 +43,11 @@ pub(crate) fn open_dir(path: &Path) -> io::Result<OwnedFd> {
 /// Opens `path` below `root` with every component, symlinks included, confined to `root`.
 ///
 /// `path` may be empty, which opens `root` itself again.
-pub(crate) fn open_in_root(root: BorrowedFd<'_>, path: &[u8], flags: OFlags) -> Result<OwnedFd, Errno> {
+pub(crate) fn open_in_root(
+    root: BorrowedFd<'_>,
+    path: &[u8],
+    flags: OFlags,
+) -> Result<OwnedFd, Errno> {
     let path: &[u8] = if path.is_empty() { b"." } else { path };
     loop {
         match rfs::openat2(
@@ -62,7 +66,11 @@ pub(crate) fn open_in_root(root: BorrowedFd<'_>, path: &[u8], flags: OFlags) -> 
 
 /// Opens `path` below `top` without following any symlink and without leaving `top`:
 /// for re-opening directories of a tree kasane walks.
-pub(crate) fn open_beneath(top: BorrowedFd<'_>, path: &[u8], flags: OFlags) -> Result<OwnedFd, Errno> {
+pub(crate) fn open_beneath(
+    top: BorrowedFd<'_>,
+    path: &[u8],
+    flags: OFlags,
+) -> Result<OwnedFd, Errno> {
     let path: &[u8] = if path.is_empty() { b"." } else { path };
     loop {
         match rfs::openat2(
@@ -88,7 +96,12 @@ fn proc_path(dir: BorrowedFd<'_>, name: &[u8]) -> Vec<u8> {
 }
 
 /// Sets xattr `key` on the node `name` in `dir`, without following it if it is a symlink.
-pub(crate) fn set_xattr_at(dir: BorrowedFd<'_>, name: &[u8], key: &[u8], value: &[u8]) -> Result<(), Errno> {
+pub(crate) fn set_xattr_at(
+    dir: BorrowedFd<'_>,
+    name: &[u8],
+    key: &[u8],
+    value: &[u8],
+) -> Result<(), Errno> {
     debug_assert!(!name.contains(&b'/') && name != b".." && name != b".");
     rfs::lsetxattr(proc_path(dir, name), key, value, rfs::XattrFlags::empty())
 }
@@ -228,7 +241,8 @@ fn mount_bind(m: &Mount, at: &Path) -> io::Result<()> {
     }
     if m.options.iter().any(|o| o == "ro") {
         // A bind mount ignores MS_RDONLY on creation; it takes a remount (mount(2), "bind").
-        if let Err(e) = rustix::mount::mount_remount(at, MountFlags::BIND | MountFlags::RDONLY, "") {
+        if let Err(e) = rustix::mount::mount_remount(at, MountFlags::BIND | MountFlags::RDONLY, "")
+        {
             let _ = rustix::mount::unmount(at, UnmountFlags::DETACH);
             return Err(os(e));
         }
@@ -329,7 +343,8 @@ fn mount_overlay_legacy(m: &Mount, at: &Path) -> io::Result<()> {
             ),
         ));
     }
-    let data = std::ffi::CString::new(data).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let data =
+        std::ffi::CString::new(data).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     rustix::mount::mount(m.source.as_str(), at, "overlay", flags, data.as_c_str()).map_err(os)
 }
 

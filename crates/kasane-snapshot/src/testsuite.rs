@@ -53,7 +53,8 @@ pub fn cases() -> Vec<(&'static str, Case)> {
 pub fn run_case(case: Case, make: &dyn Fn(&Path) -> Box<dyn Snapshotter>, tmp: &Path, name: &str) {
     let root = tmp.join("snapshots");
     let scratch = tmp.join("scratch");
-    std::fs::create_dir_all(&scratch).unwrap_or_else(|e| panic!("creating {}: {e}", scratch.display()));
+    std::fs::create_dir_all(&scratch)
+        .unwrap_or_else(|e| panic!("creating {}: {e}", scratch.display()));
     let sn = make(&root);
     match case(sn.as_ref(), &root, &scratch) {
         Ok(Outcome::Passed) => {}
@@ -112,7 +113,9 @@ fn cannot_mount(sn: &dyn Snapshotter, scratch: &Path) -> Option<String> {
     if !rustix::process::geteuid().is_root() {
         return Some("mounting needs root".into());
     }
-    if sn.whiteout_mode() == WhiteoutMode::Overlay && !crate::overlay_supported(&scratch.join("probe")) {
+    if sn.whiteout_mode() == WhiteoutMode::Overlay
+        && !crate::overlay_supported(&scratch.join("probe"))
+    {
         return Some("overlayfs cannot be mounted here".into());
     }
     None
@@ -258,11 +261,17 @@ fn merged() -> Vec<u8> {
 }
 
 /// Applies and commits `layers` as snapshots `names`; returns their IDs nearest-first.
-fn stack(sn: &dyn Snapshotter, names: &[&str], layers: &[Vec<u8>]) -> Result<Vec<SnapshotId>, String> {
+fn stack(
+    sn: &dyn Snapshotter,
+    names: &[&str],
+    layers: &[Vec<u8>],
+) -> Result<Vec<SnapshotId>, String> {
     let mut parents: Vec<SnapshotId> = Vec::new();
     for (name, layer) in names.iter().zip(layers) {
         let sid = id(name);
-        let dir = sn.prepare_layer(&sid, &parents).map_err(e(&format!("prepare_layer {name}")))?;
+        let dir = sn
+            .prepare_layer(&sid, &parents)
+            .map_err(e(&format!("prepare_layer {name}")))?;
         let opts = ApplyOptions {
             whiteouts: sn.whiteout_mode(),
             ..Default::default()
@@ -300,7 +309,12 @@ fn mounted<T>(
 ) -> Result<T, String> {
     let mnt: PathBuf = scratch.join(name);
     std::fs::create_dir_all(&mnt).map_err(e("creating mount point"))?;
-    mount_all(mounts, &mnt).map_err(|err| format!("mounting {mounts:?}: {err} ({:?})", std::error::Error::source(&err).map(ToString::to_string)))?;
+    mount_all(mounts, &mnt).map_err(|err| {
+        format!(
+            "mounting {mounts:?}: {err} ({:?})",
+            std::error::Error::source(&err).map(ToString::to_string)
+        )
+    })?;
     let r = f(&mnt);
     let u = unmount(&mnt).map_err(e("unmounting"));
     let v = r?;
@@ -314,7 +328,8 @@ pub fn layer_stack_merges(sn: &dyn Snapshotter, _root: &Path, scratch: &Path) ->
     let parents = stack(sn, &["l1", "l2", "l3"], &[layer1(), layer2(), layer3()])?;
     let want_dir = scratch.join("want");
     std::fs::create_dir_all(&want_dir).map_err(e("creating dir"))?;
-    archive::apply(&want_dir, merged().as_slice(), &ApplyOptions::default()).map_err(e("apply merged"))?;
+    archive::apply(&want_dir, merged().as_slice(), &ApplyOptions::default())
+        .map_err(e("apply merged"))?;
     let want = lines(&want_dir)?;
     if let Some(why) = cannot_mount(sn, scratch) {
         return Ok(Outcome::Skipped(why));
@@ -323,7 +338,9 @@ pub fn layer_stack_merges(sn: &dyn Snapshotter, _root: &Path, scratch: &Path) ->
     let got = mounted(&mounts, scratch, "view", lines)?;
     compare("merged view", &got, &want)?;
     // The view is read-only.
-    let ro = mounted(&mounts, scratch, "view", |m| Ok(std::fs::write(m.join("x"), "x").is_err()))?;
+    let ro = mounted(&mounts, scratch, "view", |m| {
+        Ok(std::fs::write(m.join("x"), "x").is_err())
+    })?;
     if !ro {
         return Err("the view is writable".into());
     }
@@ -332,7 +349,11 @@ pub fn layer_stack_merges(sn: &dyn Snapshotter, _root: &Path, scratch: &Path) ->
 
 /// A container's snapshot takes writes and deletions without changing the layers below, keeps
 /// them across mounts, and (overlay) its upper dir diffs into exactly those changes.
-pub fn active_snapshot_is_writable(sn: &dyn Snapshotter, _root: &Path, scratch: &Path) -> CaseResult {
+pub fn active_snapshot_is_writable(
+    sn: &dyn Snapshotter,
+    _root: &Path,
+    scratch: &Path,
+) -> CaseResult {
     let parents = stack(sn, &["l1", "l2"], &[layer1(), layer2()])?;
     let before: Vec<_> = parents
         .iter()
@@ -342,7 +363,9 @@ pub fn active_snapshot_is_writable(sn: &dyn Snapshotter, _root: &Path, scratch: 
         return Ok(Outcome::Skipped(why));
     }
     let c = id("c1");
-    let mounts = sn.prepare_active(&c, &parents).map_err(e("prepare_active"))?;
+    let mounts = sn
+        .prepare_active(&c, &parents)
+        .map_err(e("prepare_active"))?;
     mounted(&mounts, scratch, "rootfs", |m| {
         std::fs::write(m.join("etc/hostname"), "box").map_err(e("writing"))?;
         std::fs::remove_file(m.join("etc/motd")).map_err(e("removing"))?;
@@ -350,7 +373,9 @@ pub fn active_snapshot_is_writable(sn: &dyn Snapshotter, _root: &Path, scratch: 
     })?;
     let again = sn.mounts(&c, &parents).map_err(e("mounts"))?;
     if again != mounts {
-        return Err(format!("mounts() {again:?} differ from prepare_active() {mounts:?}"));
+        return Err(format!(
+            "mounts() {again:?} differ from prepare_active() {mounts:?}"
+        ));
     }
     mounted(&again, scratch, "rootfs", |m| {
         let host = std::fs::read_to_string(m.join("etc/hostname")).map_err(e("reading"))?;
@@ -379,7 +404,9 @@ pub fn active_snapshot_is_writable(sn: &dyn Snapshotter, _root: &Path, scratch: 
         // (as docker's overlay2 diff does).
         let want = ["etc/", "etc/hostname", "etc/.wh.motd"];
         if names != want {
-            return Err(format!("diff of the upper dir: want {want:?}, got {names:?}"));
+            return Err(format!(
+                "diff of the upper dir: want {want:?}, got {names:?}"
+            ));
         }
     }
     Ok(Outcome::Passed)
@@ -424,7 +451,8 @@ pub fn missing_snapshots(sn: &dyn Snapshotter, _root: &Path, _scratch: &Path) ->
 pub fn remove_leaves_nothing(sn: &dyn Snapshotter, root: &Path, _scratch: &Path) -> CaseResult {
     let parents = stack(sn, &["l1", "l2"], &[layer1(), layer2()])?;
     let c = id("c1");
-    sn.prepare_active(&c, &parents).map_err(e("prepare_active"))?;
+    sn.prepare_active(&c, &parents)
+        .map_err(e("prepare_active"))?;
     let mut listed = sn.list().map_err(e("list"))?;
     listed.sort();
     let mut want = vec![c.clone(), parents[0].clone(), parents[1].clone()];

@@ -68,7 +68,14 @@ impl fmt::Display for TreeEntry {
         write!(
             f,
             "{} {:04o} {}:{} {}.{:09} {} {}",
-            self.kind, self.mode, self.uid, self.gid, self.mtime, self.mtime_nsec, self.size, self.path
+            self.kind,
+            self.mode,
+            self.uid,
+            self.gid,
+            self.mtime,
+            self.mtime_nsec,
+            self.size,
+            self.path
         )?;
         if let Some(l) = &self.link {
             write!(f, " -> {l}")?;
@@ -123,7 +130,10 @@ pub fn fingerprint(root: &Path) -> Result<Digest, SnapshotError> {
     Ok(d.finish())
 }
 
-fn visit(root: &Path, mut f: impl FnMut(TreeEntry) -> Result<(), SnapshotError>) -> Result<(), SnapshotError> {
+fn visit(
+    root: &Path,
+    mut f: impl FnMut(TreeEntry) -> Result<(), SnapshotError>,
+) -> Result<(), SnapshotError> {
     let top = sys::open_dir(root).map_err(|source| SnapshotError::Io {
         op: "opening directory",
         path: root.to_path_buf(),
@@ -276,7 +286,10 @@ pub fn usage(root: &Path) -> Result<Usage, SnapshotError> {
             return Ok(false);
         };
         let st = node.stat;
-        if st.st_nlink > 1 && file_type(st) != FileType::Directory && !seen.insert((st.st_dev, st.st_ino)) {
+        if st.st_nlink > 1
+            && file_type(st) != FileType::Directory
+            && !seen.insert((st.st_dev, st.st_ino))
+        {
             return Ok(false);
         }
         u.size += blocks(st);
@@ -336,14 +349,22 @@ mod tests {
         assert_eq!(a, fingerprint(d).unwrap());
         std::fs::write(d.join("f"), "b").unwrap();
         let times = std::fs::FileTimes::new().set_modified(std::time::UNIX_EPOCH);
-        File::options().write(true).open(d.join("f")).unwrap().set_times(times).unwrap();
+        File::options()
+            .write(true)
+            .open(d.join("f"))
+            .unwrap()
+            .set_times(times)
+            .unwrap();
         let b = fingerprint(d).unwrap();
         assert_ne!(a, b);
         File::options()
             .write(true)
             .open(d.join("f"))
             .unwrap()
-            .set_times(std::fs::FileTimes::new().set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1)))
+            .set_times(
+                std::fs::FileTimes::new()
+                    .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1)),
+            )
             .unwrap();
         assert_ne!(b, fingerprint(d).unwrap());
     }

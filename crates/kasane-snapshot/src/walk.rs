@@ -80,7 +80,8 @@ pub(crate) fn walk(
     let top_fd = sys::open_beneath(top, b"", OFlags::RDONLY | OFlags::DIRECTORY)
         .map_err(|e| err("opening directory", b"", e))?;
     let top_stat = rfs::fstat(&top_fd).map_err(|e| err("reading metadata of", b"", e))?;
-    let names = read_names(&top_fd, sorted, &mut dirbuf).map_err(|e| err("reading directory", b"", e))?;
+    let names =
+        read_names(&top_fd, sorted, &mut dirbuf).map_err(|e| err("reading directory", b"", e))?;
     let mut path: Vec<u8> = Vec::new();
     let mut stack = vec![Frame {
         fd: Some(top_fd),
@@ -97,7 +98,9 @@ pub(crate) fn walk(
         if frame.next == frame.names.len() {
             let Some(done) = stack.pop() else { break };
             drop(done.fd);
-            let Some(parent) = stack.last_mut() else { break };
+            let Some(parent) = stack.last_mut() else {
+                break;
+            };
             ensure_fd(parent, top, &path, &err)?;
             let Some(pfd) = parent.fd.as_ref() else {
                 unreachable!("ensure_fd leaves a handle")
@@ -146,7 +149,8 @@ pub(crate) fn walk(
         )
         .map_err(|e| err("opening directory", &path, e))?;
         check_same(&child, &stat).map_err(|e| err("opening directory", &path, e))?;
-        let names = read_names(&child, sorted, &mut dirbuf).map_err(|e| err("reading directory", &path, e))?;
+        let names = read_names(&child, sorted, &mut dirbuf)
+            .map_err(|e| err("reading directory", &path, e))?;
         let name = name.clone();
         if depth >= MAX_HELD {
             frame.fd = None;
@@ -213,7 +217,11 @@ fn read_names(
 
 /// Removes `name` in `parent`, recursively if it is a directory, never following symlinks.
 /// A missing `name` is success.
-pub(crate) fn remove_tree(parent: BorrowedFd<'_>, name: &[u8], base: &Path) -> Result<(), SnapshotError> {
+pub(crate) fn remove_tree(
+    parent: BorrowedFd<'_>,
+    name: &[u8],
+    base: &Path,
+) -> Result<(), SnapshotError> {
     let err = |op, e: Errno| SnapshotError::Io {
         op,
         path: base.join(lossy(name)),
@@ -248,7 +256,11 @@ pub(crate) fn remove_tree(parent: BorrowedFd<'_>, name: &[u8], base: &Path) -> R
         if is_dir && !is_leave {
             return Ok(true);
         }
-        let flags = if is_dir { AtFlags::REMOVEDIR } else { AtFlags::empty() };
+        let flags = if is_dir {
+            AtFlags::REMOVEDIR
+        } else {
+            AtFlags::empty()
+        };
         match rfs::unlinkat(node.parent, node.name, flags) {
             Ok(()) | Err(Errno::NOENT) => Ok(false),
             Err(e) => Err(SnapshotError::Io {

@@ -1,4 +1,5 @@
 //! Both snapshotters run the conformance suite (`kasane_snapshot::testsuite`).
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 

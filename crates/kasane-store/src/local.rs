@@ -394,6 +394,11 @@ impl LocalStore {
                 continue;
             }
             if let Some(existing) = self.existing(expected)? {
+                // Committed by someone else meanwhile: this ingest is useless now. Remove it
+                // while holding its lock (best effort: GC collects leftovers).
+                if let Err(e) = remove_dir(&dir) {
+                    tracing::warn!(ingest = %reference, error = %e, "removing superseded ingest");
+                }
                 return Ok(Box::new(existing));
             }
             return self.resume(reference, dir, data_path, file, expected, keep_on_drop);

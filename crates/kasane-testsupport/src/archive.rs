@@ -1,6 +1,6 @@
 //! Files-in-a-tree, written either as a directory or as one (optionally compressed) tar.
 //!
-//! Owns: [`FileTree`] (crate-private), the shared back end of the OCI-layout and
+//! Owns: `FileTree` (crate-private), the shared back end of the OCI-layout and
 //! docker-archive writers, and [`read_tar_files`], which reads any of their outputs back.
 //!
 //! Model: a map of relative path → (bytes, mtime). As a tar, parent directories are implied
@@ -14,7 +14,8 @@ use std::io::{self, Read};
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::layer::{Compression, Content, Entry, LayerBuilder, compress};
+use crate::entry::{Content, Entry};
+use crate::layer::{Compression, LayerBuilder, compress};
 
 /// Relative path → (content, mtime).
 #[derive(Clone, Debug, Default)]

@@ -72,7 +72,10 @@ fn check_layout(files: &Files) -> Vec<String> {
             if let Some(v) = parse("oci-layout", &b, &mut problems)
                 && v["imageLayoutVersion"] != "1.0.0"
             {
-                problems.push(format!("oci-layout: imageLayoutVersion {}, want \"1.0.0\"", v["imageLayoutVersion"]));
+                problems.push(format!(
+                    "oci-layout: imageLayoutVersion {}, want \"1.0.0\"",
+                    v["imageLayoutVersion"]
+                ));
             }
         }
     }
@@ -80,27 +83,44 @@ fn check_layout(files: &Files) -> Vec<String> {
         problems.push("index.json: missing".into());
         return problems;
     };
-    let Some(index) = parse("index.json", &index, &mut problems) else { return problems };
+    let Some(index) = parse("index.json", &index, &mut problems) else {
+        return problems;
+    };
     check_index(files, "index.json", &index, &mut problems);
     problems
 }
 
 fn check_index(files: &Files, what: &str, index: &Value, problems: &mut Vec<String>) {
     if index["schemaVersion"] != 2 {
-        problems.push(format!("{what}: schemaVersion {}, want 2", index["schemaVersion"]));
+        problems.push(format!(
+            "{what}: schemaVersion {}, want 2",
+            index["schemaVersion"]
+        ));
     }
     let Some(manifests) = index["manifests"].as_array() else {
         problems.push(format!("{what}: no manifests array"));
         return;
     };
     for d in manifests {
-        let Some(bytes) = check_blob(files, what, d, problems) else { continue };
+        let Some(bytes) = check_blob(files, what, d, problems) else {
+            continue;
+        };
         let media_type = d["mediaType"].as_str().unwrap_or_default();
-        let name = format!("{} {}", media_type, d["digest"].as_str().unwrap_or_default());
-        let Some(v) = parse(&name, &bytes, problems) else { continue };
+        let name = format!(
+            "{} {}",
+            media_type,
+            d["digest"].as_str().unwrap_or_default()
+        );
+        let Some(v) = parse(&name, &bytes, problems) else {
+            continue;
+        };
         match media_type {
-            consts::OCI_INDEX | consts::DOCKER_MANIFEST_LIST => check_index(files, &name, &v, problems),
-            consts::OCI_MANIFEST | consts::DOCKER_MANIFEST => check_manifest(files, &name, &v, problems),
+            consts::OCI_INDEX | consts::DOCKER_MANIFEST_LIST => {
+                check_index(files, &name, &v, problems)
+            }
+            consts::OCI_MANIFEST | consts::DOCKER_MANIFEST => {
+                check_manifest(files, &name, &v, problems)
+            }
             other => problems.push(format!("{what}: unknown manifest media type {other:?}")),
         }
     }
@@ -122,31 +142,51 @@ fn check_blob(files: &Files, what: &str, d: &Value, problems: &mut Vec<String>) 
         return None;
     };
     if d["size"].as_u64() != Some(bytes.len() as u64) {
-        problems.push(format!("{path}: size {}, descriptor says {}", bytes.len(), d["size"]));
+        problems.push(format!(
+            "{path}: size {}, descriptor says {}",
+            bytes.len(),
+            d["size"]
+        ));
     }
     let actual = Digest::sha256(&bytes);
     if actual != digest {
-        problems.push(format!("{path}: content digest {actual}, descriptor says {digest}"));
+        problems.push(format!(
+            "{path}: content digest {actual}, descriptor says {digest}"
+        ));
     }
     Some(bytes.into_owned())
 }
 
 fn check_manifest(files: &Files, what: &str, m: &Value, problems: &mut Vec<String>) {
-    let Some(config) = check_blob(files, what, &m["config"], problems) else { return };
-    let Some(config) = parse(&format!("config of {what}"), &config, problems) else { return };
-    let diff_ids: Vec<&str> =
-        config["rootfs"]["diff_ids"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let Some(config) = check_blob(files, what, &m["config"], problems) else {
+        return;
+    };
+    let Some(config) = parse(&format!("config of {what}"), &config, problems) else {
+        return;
+    };
+    let diff_ids: Vec<&str> = config["rootfs"]["diff_ids"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     let layers = m["layers"].as_array().cloned().unwrap_or_default();
     if layers.len() != diff_ids.len() {
-        problems.push(format!("{what}: {} layers but {} diff_ids in the config", layers.len(), diff_ids.len()));
+        problems.push(format!(
+            "{what}: {} layers but {} diff_ids in the config",
+            layers.len(),
+            diff_ids.len()
+        ));
     }
     for (i, (l, diff_id)) in layers.iter().zip(&diff_ids).enumerate() {
-        let Some(blob) = check_blob(files, what, l, problems) else { continue };
+        let Some(blob) = check_blob(files, what, l, problems) else {
+            continue;
+        };
         match decompress(&blob) {
             Ok(tar) => {
                 let actual = Digest::sha256(&tar);
                 if actual != *diff_id {
-                    problems.push(format!("{what}: layer {i} uncompresses to {actual}, config says {diff_id}"));
+                    problems.push(format!(
+                        "{what}: layer {i} uncompresses to {actual}, config says {diff_id}"
+                    ));
                 }
             }
             Err(e) => problems.push(format!("{what}: layer {i}: decompressing: {e}")),
@@ -166,8 +206,16 @@ pub fn check_docker_archive(path: &Path) -> io::Result<Vec<String>> {
         problems.push("invalid archive: does not contain a manifest.json".into());
         return Ok(problems);
     };
-    let Some(items) = parse("manifest.json", manifest, &mut problems) else { return Ok(problems) };
-    for (n, item) in items.as_array().cloned().unwrap_or_default().iter().enumerate() {
+    let Some(items) = parse("manifest.json", manifest, &mut problems) else {
+        return Ok(problems);
+    };
+    for (n, item) in items
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
         let what = format!("manifest.json[{n}]");
         let Some(config_path) = item["Config"].as_str() else {
             problems.push(format!("{what}: no Config"));
@@ -177,13 +225,23 @@ pub fn check_docker_archive(path: &Path) -> io::Result<Vec<String>> {
             problems.push(format!("{what}: config {config_path} missing"));
             continue;
         };
-        let Some(config) = parse(config_path, config, &mut problems) else { continue };
-        let diff_ids: Vec<&str> =
-            config["rootfs"]["diff_ids"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-        let layers: Vec<&str> =
-            item["Layers"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let Some(config) = parse(config_path, config, &mut problems) else {
+            continue;
+        };
+        let diff_ids: Vec<&str> = config["rootfs"]["diff_ids"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let layers: Vec<&str> = item["Layers"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
         if layers.len() != diff_ids.len() {
-            problems.push(format!("invalid manifest, layers length mismatch: expected {}, got {}", diff_ids.len(), layers.len()));
+            problems.push(format!(
+                "invalid manifest, layers length mismatch: expected {}, got {}",
+                diff_ids.len(),
+                layers.len()
+            ));
             continue;
         }
         for (layer_path, diff_id) in layers.iter().zip(&diff_ids) {
@@ -195,7 +253,9 @@ pub fn check_docker_archive(path: &Path) -> io::Result<Vec<String>> {
                 Ok(tar) => {
                     let actual = Digest::sha256(&tar);
                     if actual != *diff_id {
-                        problems.push(format!("{layer_path}: content {actual}, config says {diff_id}"));
+                        problems.push(format!(
+                            "{layer_path}: content {actual}, config says {diff_id}"
+                        ));
                     }
                 }
                 Err(e) => problems.push(format!("{layer_path}: decompressing: {e}")),
@@ -207,7 +267,12 @@ pub fn check_docker_archive(path: &Path) -> io::Result<Vec<String>> {
     }
     if let Some(r) = files.get("repositories")
         && let Some(v) = parse("repositories", r, &mut problems)
-        && !v.as_object().is_some_and(|m| m.values().all(|t| t.as_object().is_some_and(|t| t.values().all(Value::is_string))))
+        && !v.as_object().is_some_and(|m| {
+            m.values().all(|t| {
+                t.as_object()
+                    .is_some_and(|t| t.values().all(Value::is_string))
+            })
+        })
     {
         problems.push("repositories: not a {repo: {tag: id}} object".into());
     }

@@ -78,12 +78,18 @@ pub fn workdir(path: &str) -> String {
 
 /// `COPY file:<sha256 hex of content> in <dest> ` (note the trailing space).
 pub fn copy_file(content: &[u8], dest: &str) -> String {
-    format!("/bin/sh -c #(nop) COPY file:{} in {dest} ", Digest::sha256(content).hex())
+    format!(
+        "/bin/sh -c #(nop) COPY file:{} in {dest} ",
+        Digest::sha256(content).hex()
+    )
 }
 
 /// `ADD file:<sha256 hex of content> in <dest> `.
 pub fn add_file(content: &[u8], dest: &str) -> String {
-    format!("/bin/sh -c #(nop) ADD file:{} in {dest} ", Digest::sha256(content).hex())
+    format!(
+        "/bin/sh -c #(nop) ADD file:{} in {dest} ",
+        Digest::sha256(content).hex()
+    )
 }
 
 /// `RUN <shell command>`: `/bin/sh -c <command>`.
@@ -92,12 +98,22 @@ pub fn run(command: &str) -> String {
 }
 
 fn join_pairs(pairs: &[(&str, &str)]) -> String {
-    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Go's `fmt.Sprintf("%q", []string{...})`: `["a" "b"]`.
 pub fn go_quote_list(args: &[&str]) -> String {
-    format!("[{}]", args.iter().map(|a| go_quote(a)).collect::<Vec<_>>().join(" "))
+    format!(
+        "[{}]",
+        args.iter()
+            .map(|a| go_quote(a))
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
 }
 
 /// Go's `strconv.Quote`: printable characters verbatim, the usual escapes otherwise.
@@ -115,7 +131,9 @@ pub fn go_quote(s: &str) -> String {
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c if c.is_control() => {
                 if (c as u32) < 0x10000 {
                     out.push_str(&format!("\\u{:04x}", c as u32));
@@ -137,11 +155,26 @@ mod tests {
     #[test]
     fn docker_formats_table() {
         // The table of docker-formats.md §1.6, row by row.
-        assert_eq!(cmd(&["echo hello"]), r#"/bin/sh -c #(nop)  CMD ["echo hello"]"#);
-        assert_eq!(entrypoint(&["/bin/sh", "-c"]), r#"/bin/sh -c #(nop)  ENTRYPOINT ["/bin/sh" "-c"]"#);
-        assert_eq!(env(&[("A", "b"), ("C", "d")]), "/bin/sh -c #(nop)  ENV A=b C=d");
-        assert_eq!(label(&[("maintainer", "x"), ("a", "b")]), "/bin/sh -c #(nop)  LABEL maintainer=x a=b");
-        assert_eq!(expose(&["80", "443/udp"]), "/bin/sh -c #(nop)  EXPOSE 443/udp 80");
+        assert_eq!(
+            cmd(&["echo hello"]),
+            r#"/bin/sh -c #(nop)  CMD ["echo hello"]"#
+        );
+        assert_eq!(
+            entrypoint(&["/bin/sh", "-c"]),
+            r#"/bin/sh -c #(nop)  ENTRYPOINT ["/bin/sh" "-c"]"#
+        );
+        assert_eq!(
+            env(&[("A", "b"), ("C", "d")]),
+            "/bin/sh -c #(nop)  ENV A=b C=d"
+        );
+        assert_eq!(
+            label(&[("maintainer", "x"), ("a", "b")]),
+            "/bin/sh -c #(nop)  LABEL maintainer=x a=b"
+        );
+        assert_eq!(
+            expose(&["80", "443/udp"]),
+            "/bin/sh -c #(nop)  EXPOSE 443/udp 80"
+        );
         assert_eq!(volume(&["/data"]), "/bin/sh -c #(nop)  VOLUME [/data]");
         assert_eq!(user("0"), "/bin/sh -c #(nop)  USER 0");
         assert_eq!(arg("X=1"), "/bin/sh -c #(nop)  ARG X=1");

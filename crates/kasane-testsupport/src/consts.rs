@@ -40,3 +40,14 @@ pub const ANNOTATION_IMAGE_NAME: &str = "io.containerd.image.name";
 /// Content of the `oci-layout` file, byte for byte as docker and skopeo write it (note the
 /// space after the colon and no trailing LF).
 pub const OCI_LAYOUT_FILE: &str = r#"{"imageLayoutVersion": "1.0.0"}"#;
+
+/// Default mtime of every generated tar entry and default image `created`: 2024-01-01T00:00:00Z.
+/// Fixed so that digests are stable; tests compare against it.
+pub const DEFAULT_MTIME: i64 = 1_704_067_200;
+
+/// Basename prefix that marks a whiteout (OCI `layer.md` "Whiteouts"); written by layer
+/// producers, read by every unpacker.
+pub const WHITEOUT_PREFIX: &str = ".wh.";
+
+/// Basename of the opaque-directory marker (OCI `layer.md` "Opaque Whiteout").
+pub const OPAQUE_MARKER: &str = ".wh..wh..opq";

@@ -91,12 +91,20 @@ pub struct HashingWriter<W> {
 impl<W: Write> HashingWriter<W> {
     /// Wraps `inner`.
     pub fn new(inner: W) -> Self {
-        Self { inner, hasher: Sha256::new(), written: 0 }
+        Self {
+            inner,
+            hasher: Sha256::new(),
+            written: 0,
+        }
     }
 
     /// Returns the inner writer, the digest and the byte count of what went through.
     pub fn finish(self) -> (W, Digest, u64) {
-        (self.inner, Digest::from_hash(self.hasher.finalize().as_slice()), self.written)
+        (
+            self.inner,
+            Digest::from_hash(self.hasher.finalize().as_slice()),
+            self.written,
+        )
     }
 }
 

@@ -66,7 +66,10 @@ pub struct DockerArchive {
 fn split_tag(tag: &str) -> (String, String) {
     let slash = tag.rfind('/').map_or(0, |i| i + 1);
     match tag[slash..].rfind(':') {
-        Some(i) => (tag[..slash + i].to_string(), tag[slash + i + 1..].to_string()),
+        Some(i) => (
+            tag[..slash + i].to_string(),
+            tag[slash + i + 1..].to_string(),
+        ),
         None => (tag.to_string(), "latest".to_string()),
     }
 }
@@ -75,7 +78,9 @@ fn split_tag(tag: &str) -> (String, String) {
 fn qualify(repo: &str) -> String {
     match repo.split_once('/') {
         None => format!("docker.io/library/{repo}"),
-        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => repo.to_string(),
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+            repo.to_string()
+        }
         Some(_) => format!("docker.io/{repo}"),
     }
 }
@@ -92,7 +97,11 @@ fn zero_container_config() -> Value {
 
 /// The bytes docker would store for a layer: the uncompressed tar, or the broken gzip stream.
 fn layer_bytes(l: &ImageLayer) -> Arc<Vec<u8>> {
-    if l.corruption == Some(Corruption::TruncatedGzip) { l.blob.shared() } else { l.layer.tar_shared() }
+    if l.corruption == Some(Corruption::TruncatedGzip) {
+        l.blob.shared()
+    } else {
+        l.layer.tar_shared()
+    }
 }
 
 /// (v1 id hex, v1 json bytes) per layer.
@@ -103,14 +112,20 @@ fn v1_layers(image: &Image) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     for (i, chain) in chains.iter().enumerate() {
         let top = i + 1 == chains.len();
-        let created = if top { image.created().to_string() } else { "1970-01-01T00:00:00Z".to_string() };
+        let created = if top {
+            image.created().to_string()
+        } else {
+            "1970-01-01T00:00:00Z".to_string()
+        };
         let mut id_input = Map::new();
         id_input.insert("created".into(), json!(created));
         id_input.insert("layer_id".into(), json!(chain.as_str()));
         if let Some(p) = &parent {
             id_input.insert("parent".into(), json!(format!("sha256:{p}")));
         }
-        let id = Digest::sha256(&to_json(&Value::Object(id_input))).hex().to_string();
+        let id = Digest::sha256(&to_json(&Value::Object(id_input)))
+            .hex()
+            .to_string();
         let mut j = Map::new();
         j.insert("id".into(), json!(id));
         if let Some(p) = &parent {
@@ -132,13 +147,20 @@ fn v1_layers(image: &Image) -> Vec<(String, Vec<u8>)> {
 impl DockerArchive {
     /// An empty, uncompressed archive of the given layout.
     pub fn new(format: DockerArchiveFormat) -> Self {
-        Self { format, compression: Compression::None, images: Vec::new() }
+        Self {
+            format,
+            compression: Compression::None,
+            images: Vec::new(),
+        }
     }
 
     /// Adds an image with familiar tags (`demo:1`, `user/app`, `localhost:5000/x:y`); no tags
     /// means "saved by ID" (`RepoTags: null`).
     pub fn image(mut self, tags: &[&str], image: &Image) -> Self {
-        self.images.push((tags.iter().map(|t| (*t).to_string()).collect(), image.clone()));
+        self.images.push((
+            tags.iter().map(|t| (*t).to_string()).collect(),
+            image.clone(),
+        ));
         self
     }
 
@@ -160,7 +182,12 @@ impl DockerArchive {
         }
     }
 
-    fn finish(tree: &mut FileTree, items: Vec<Value>, repos: BTreeMap<String, BTreeMap<String, String>>, mtime: i64) {
+    fn finish(
+        tree: &mut FileTree,
+        items: Vec<Value>,
+        repos: BTreeMap<String, BTreeMap<String, String>>,
+        mtime: i64,
+    ) {
         let mut manifest_json = to_json(&Value::Array(items));
         manifest_json.push(b'\n');
         tree.insert_bytes("manifest.json", manifest_json, mtime);
@@ -174,7 +201,14 @@ impl DockerArchive {
     fn item(config: String, tags: &[String], layers: Vec<String>) -> Value {
         let mut m = Map::new();
         m.insert("Config".into(), json!(config));
-        m.insert("RepoTags".into(), if tags.is_empty() { Value::Null } else { json!(tags) });
+        m.insert(
+            "RepoTags".into(),
+            if tags.is_empty() {
+                Value::Null
+            } else {
+                json!(tags)
+            },
+        );
         m.insert("Layers".into(), json!(layers));
         Value::Object(m)
     }
@@ -225,7 +259,8 @@ impl DockerArchive {
             for l in &image.layers {
                 let bytes = layer_bytes(l);
                 let path = blob(&l.diff_id);
-                let size = bytes.len() as u64 + u64::from(l.corruption == Some(Corruption::WrongBlobSize));
+                let size =
+                    bytes.len() as u64 + u64::from(l.corruption == Some(Corruption::WrongBlobSize));
                 let digest = if l.corruption == Some(Corruption::WrongBlobDigest) {
                     let wrong = l.diff_id.perturbed("wrong blob digest");
                     tree.insert(&blob(&wrong), Arc::clone(&bytes), 0);
@@ -259,13 +294,17 @@ impl DockerArchive {
                     },
                 }));
                 if let Some(top) = image.layers.last() {
-                    repos.entry(repo).or_default().insert(tag, top.diff_id.hex().to_string());
+                    repos
+                        .entry(repo)
+                        .or_default()
+                        .insert(tag, top.diff_id.hex().to_string());
                 }
             }
             manifest_digests.push(manifest_digest);
             items.push(Self::item(blob(&image.config_digest), tags, layer_paths));
         }
-        let index = json!({"schemaVersion": 2, "mediaType": consts::OCI_INDEX, "manifests": index_entries});
+        let index =
+            json!({"schemaVersion": 2, "mediaType": consts::OCI_INDEX, "manifests": index_entries});
         tree.insert_bytes("index.json", to_json(&index), 0);
         tree.insert_bytes("oci-layout", consts::OCI_LAYOUT_FILE.as_bytes().to_vec(), 0);
         Self::finish(&mut tree, items, repos, 0);
@@ -280,9 +319,12 @@ impl DockerArchive {
 
     fn dir_mtime(&self) -> i64 {
         match self.format {
-            DockerArchiveFormat::Legacy => {
-                self.images.iter().filter_map(|(_, i)| parse_rfc3339(i.created())).max().unwrap_or(0)
-            }
+            DockerArchiveFormat::Legacy => self
+                .images
+                .iter()
+                .filter_map(|(_, i)| parse_rfc3339(i.created()))
+                .max()
+                .unwrap_or(0),
             DockerArchiveFormat::Oci => 0,
         }
     }
@@ -301,172 +343,14 @@ impl DockerArchive {
 ///
 /// # Errors
 /// The I/O error writing `path`.
-pub fn write_docker_archive(path: &Path, tags: &[&str], image: &Image, format: DockerArchiveFormat) -> io::Result<()> {
+pub fn write_docker_archive(
+    path: &Path,
+    tags: &[&str],
+    image: &Image,
+    format: DockerArchiveFormat,
+) -> io::Result<()> {
     DockerArchive::new(format).image(tags, image).write(path)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tag_splitting_and_qualifying() {
-        for (input, repo, tag, full) in [
-            ("demo:1", "demo", "1", "docker.io/library/demo"),
-            ("demo", "demo", "latest", "docker.io/library/demo"),
-            ("user/app:v2", "user/app", "v2", "docker.io/user/app"),
-            ("localhost:5000/x", "localhost:5000/x", "latest", "localhost:5000/x"),
-            ("example.com/a/b:c", "example.com/a/b", "c", "example.com/a/b"),
-        ] {
-            assert_eq!(split_tag(input), (repo.to_string(), tag.to_string()), "{input}");
-            assert_eq!(qualify(repo), full, "{input}");
-        }
-    }
-}
-
-#[cfg(test)]
-mod archive_tests {
-    use std::collections::BTreeMap;
-    use std::io::Read;
-
-    use super::*;
-    use crate::check::check_docker_archive;
-    use crate::image::ImageBuilder;
-    use crate::layer::LayerBuilder;
-
-    fn image() -> Image {
-        let base = LayerBuilder::new(1).file("etc/passwd", "root:x:0:0::/root:/bin/sh\n").build();
-        let top = LayerBuilder::new(2).text_file("app/log", 10_000).build();
-        ImageBuilder::new().layer(base, "base").layer(top, "top").cmd(&["sh"]).created(1_700_000_000).build()
-    }
-
-    /// name → (mtime, content) of every entry (directories with empty content).
-    fn entries(bytes: &[u8]) -> BTreeMap<String, (u64, Vec<u8>)> {
-        let tar = crate::archive::decompress(bytes).unwrap();
-        let mut ar = tar::Archive::new(tar.as_slice());
-        let mut out = BTreeMap::new();
-        for e in ar.entries().unwrap() {
-            let mut e = e.unwrap();
-            let mut data = Vec::new();
-            e.read_to_end(&mut data).unwrap();
-            out.insert(e.path().unwrap().to_string_lossy().into_owned(), (e.header().mtime().unwrap(), data));
-        }
-        out
-    }
-
-    fn json(bytes: &[u8]) -> Value {
-        serde_json::from_slice(bytes).unwrap()
-    }
-
-    #[test]
-    fn legacy_layout() {
-        let img = image();
-        let bytes = DockerArchive::new(DockerArchiveFormat::Legacy).image(&["demo:1"], &img).to_bytes();
-        let e = entries(&bytes);
-        let manifest = &e["manifest.json"].1;
-        assert_eq!(manifest.last(), Some(&b'\n'));
-        let text = String::from_utf8(manifest.clone()).unwrap();
-        assert!(text.starts_with(&format!(r#"[{{"Config":"{}.json","RepoTags":["demo:1"],"Layers":["#, img.config_digest.hex())), "{text}");
-        let m = json(manifest);
-        let layers: Vec<&str> = m[0]["Layers"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-        assert_eq!(layers.len(), 2);
-        let mut parent = None;
-        for (i, path) in layers.iter().enumerate() {
-            let id = path.strip_suffix("/layer.tar").unwrap();
-            assert_eq!(e[&format!("{id}/VERSION")].1, b"1.0");
-            let v1 = json(&e[&format!("{id}/json")].1);
-            assert_eq!(v1["id"], id);
-            assert_eq!(v1.get("parent").and_then(Value::as_str), parent);
-            assert_eq!(v1["created"], if i == 0 { "1970-01-01T00:00:00Z" } else { "2023-11-14T22:13:20Z" });
-            assert_eq!(Digest::sha256(&e[*path].1), img.diff_ids()[i]);
-            parent = Some(id);
-        }
-        assert!(e.contains_key(&format!("{}/", parent.unwrap())), "layer directories are entries");
-        assert_eq!(e[&format!("{}.json", img.config_digest.hex())].1, img.config);
-        let repos = String::from_utf8(e["repositories"].1.clone()).unwrap();
-        assert_eq!(repos, format!("{{\"demo\":{{\"1\":\"{}\"}}}}\n", parent.unwrap()));
-        assert!(e.values().all(|(mtime, _)| *mtime == 1_700_000_000), "entries carry the image's created time");
-        assert_eq!(check_docker_archive_bytes(&bytes), Vec::<String>::new());
-    }
-
-    #[test]
-    fn oci_layout() {
-        let img = image();
-        let archive = DockerArchive::new(DockerArchiveFormat::Oci).image(&["demo:1", "example.com/x/y:2"], &img);
-        let e = entries(&archive.to_bytes());
-        let m = json(&e["manifest.json"].1);
-        let layer_paths: Vec<String> = img.diff_ids().iter().map(|d| format!("blobs/sha256/{}", d.hex())).collect();
-        assert_eq!(m, json!([{"Config": format!("blobs/sha256/{}", img.config_digest.hex()), "RepoTags": ["demo:1", "example.com/x/y:2"], "Layers": layer_paths}]));
-        for (p, d) in layer_paths.iter().zip(img.diff_ids()) {
-            assert_eq!(Digest::sha256(&e[p].1), d, "layers are uncompressed and named by DiffID");
-        }
-        assert_eq!(e["oci-layout"].1, br#"{"imageLayoutVersion": "1.0.0"}"#);
-        let index_bytes = &e["index.json"].1;
-        assert_ne!(index_bytes.last(), Some(&b'\n'));
-        let index = json(index_bytes);
-        let generated = &archive.oci_manifest_digests()[0];
-        assert_eq!(index["manifests"][0]["digest"], generated.as_str());
-        assert_eq!(index["manifests"][0]["annotations"], json!({consts::ANNOTATION_IMAGE_NAME: "docker.io/library/demo:1", consts::ANNOTATION_REF_NAME: "1"}));
-        assert_eq!(index["manifests"][1]["annotations"][consts::ANNOTATION_IMAGE_NAME], "example.com/x/y:2");
-        let manifest = json(&e[&format!("blobs/sha256/{}", generated.hex())].1);
-        assert_eq!(manifest["layers"][0]["mediaType"], consts::OCI_LAYER);
-        assert_eq!(manifest["config"]["mediaType"], consts::OCI_CONFIG);
-        let repos = json(&e["repositories"].1);
-        assert_eq!(repos, json!({"demo": {"1": img.diff_ids()[1].hex()}, "example.com/x/y": {"2": img.diff_ids()[1].hex()}}));
-        assert!(e.values().all(|(mtime, _)| *mtime == 0), "entries are at the epoch");
-        assert_eq!(check_docker_archive_bytes(&archive.to_bytes()), Vec::<String>::new());
-    }
-
-    #[test]
-    fn untagged_images_have_null_repo_tags_and_no_repositories() {
-        for format in [DockerArchiveFormat::Legacy, DockerArchiveFormat::Oci] {
-            let e = entries(&DockerArchive::new(format).image(&[], &image()).to_bytes());
-            assert_eq!(json(&e["manifest.json"].1)[0]["RepoTags"], Value::Null);
-            assert!(!e.contains_key("repositories"));
-            if format == DockerArchiveFormat::Oci {
-                assert!(json(&e["index.json"].1)["manifests"][0].get("annotations").is_none());
-            }
-        }
-    }
-
-    #[test]
-    fn compressed_archives_check_clean() {
-        let dir = tempfile::tempdir().unwrap();
-        for format in [DockerArchiveFormat::Legacy, DockerArchiveFormat::Oci] {
-            for (c, magic) in [(Compression::Gzip, &[0x1f, 0x8b][..]), (Compression::Zstd, &[0x28, 0xb5, 0x2f, 0xfd][..])] {
-                let path = dir.path().join("a.tar");
-                DockerArchive::new(format).image(&["demo"], &image()).compression(c).write(&path).unwrap();
-                let bytes = std::fs::read(&path).unwrap();
-                assert!(bytes.starts_with(magic));
-                assert_eq!(check_docker_archive(&path).unwrap(), Vec::<String>::new(), "{format:?} {c:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn corruptions_are_detected_like_docker_load_would() {
-        let good = image();
-        for format in [DockerArchiveFormat::Legacy, DockerArchiveFormat::Oci] {
-            let check = |img: &Image| check_docker_archive_bytes(&DockerArchive::new(format).image(&["x:1"], img).to_bytes());
-            let p = check(&good.with_wrong_diff_id(1));
-            assert!(p.iter().any(|p| p.contains("config says")), "{format:?} {p:?}");
-            let p = check(&good.truncate_gzip_layer(0));
-            assert!(p.iter().any(|p| p.contains("decompressing")), "{format:?} {p:?}");
-            let p = check(&good.with_wrong_blob_digest(0));
-            let p2 = check(&good.with_wrong_blob_size(0));
-            if format == DockerArchiveFormat::Legacy {
-                assert!(p.is_empty() && p2.is_empty(), "legacy archives have no descriptors: {p:?} {p2:?}");
-            } else {
-                assert_eq!(p.len(), 1, "{p:?}");
-                assert_eq!(p2.len(), 1, "{p2:?}");
-            }
-        }
-    }
-
-    fn check_docker_archive_bytes(bytes: &[u8]) -> Vec<String> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.tar");
-        std::fs::write(&path, bytes).unwrap();
-        check_docker_archive(&path).unwrap()
-    }
-}
+mod tests;

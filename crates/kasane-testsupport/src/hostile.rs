@@ -63,28 +63,58 @@ pub fn corpus() -> Vec<HostileCase> {
         case("dotdot-file", Confined, "", &["outside/file"], |t| {
             t.file("../outside/file", b"pwned");
         }),
-        case("dotdot-deep", Confined, "", &["kasane-hostile-absolute/x"], |t| {
-            t.file("../../../../../../../kasane-hostile-absolute/x", b"pwned");
-        }),
-        case("absolute-file", Confined, "", &["kasane-hostile-absolute/evil"], |t| {
-            t.file("/kasane-hostile-absolute/evil", b"pwned");
-        }),
+        case(
+            "dotdot-deep",
+            Confined,
+            "",
+            &["kasane-hostile-absolute/x"],
+            |t| {
+                t.file("../../../../../../../kasane-hostile-absolute/x", b"pwned");
+            },
+        ),
+        case(
+            "absolute-file",
+            Confined,
+            "",
+            &["kasane-hostile-absolute/evil"],
+            |t| {
+                t.file("/kasane-hostile-absolute/evil", b"pwned");
+            },
+        ),
         case("dotdot-dir-chmod", Confined, "", &[], |t| {
             t.entry(b"..", b'5', 0o777, b"", b"");
             t.entry(b"../outside/", b'5', 0o777, b"", b"");
         }),
-        case("symlink-root-then-write", Confined, "", &["a", "kasane-hostile-absolute/evil"], |t| {
-            t.symlink("a", "/");
-            t.file("a/kasane-hostile-absolute/evil", b"pwned");
-        }),
-        case("symlink-dotdot-then-write", Confined, "", &["a", "outside/file"], |t| {
-            t.symlink("a", "..");
-            t.file("a/outside/file", b"pwned");
-        }),
-        case("symlink-deep-dotdot-then-write", Confined, "", &["a", "outside/file"], |t| {
-            t.symlink("a", "../../../../..");
-            t.file("a/outside/file", b"pwned");
-        }),
+        case(
+            "symlink-root-then-write",
+            Confined,
+            "",
+            &["a", "kasane-hostile-absolute/evil"],
+            |t| {
+                t.symlink("a", "/");
+                t.file("a/kasane-hostile-absolute/evil", b"pwned");
+            },
+        ),
+        case(
+            "symlink-dotdot-then-write",
+            Confined,
+            "",
+            &["a", "outside/file"],
+            |t| {
+                t.symlink("a", "..");
+                t.file("a/outside/file", b"pwned");
+            },
+        ),
+        case(
+            "symlink-deep-dotdot-then-write",
+            Confined,
+            "",
+            &["a", "outside/file"],
+            |t| {
+                t.symlink("a", "../../../../..");
+                t.file("a/outside/file", b"pwned");
+            },
+        ),
         case("symlinked-parent-inside", Confined, "", &["real/f"], |t| {
             t.dir("real/");
             t.symlink("link", "/real");
@@ -99,17 +129,29 @@ pub fn corpus() -> Vec<HostileCase> {
             t.symlink("a", "b");
             t.file("a/file", b"pwned");
         }),
-        case("dir-replaced-by-symlink", Confined, "", &["d", "outside/file"], |t| {
-            t.dir("d/");
-            t.file("d/keep", b"x");
-            t.symlink("d", "..");
-            t.file("d/outside/file", b"pwned");
-        }),
-        case("dir-replaced-by-symlink-outside", Reject, "d/file", &[], |t| {
-            t.dir("d/");
-            t.symlink("d", "../target-dir");
-            t.file("d/file", b"pwned");
-        }),
+        case(
+            "dir-replaced-by-symlink",
+            Confined,
+            "",
+            &["d", "outside/file"],
+            |t| {
+                t.dir("d/");
+                t.file("d/keep", b"x");
+                t.symlink("d", "..");
+                t.file("d/outside/file", b"pwned");
+            },
+        ),
+        case(
+            "dir-replaced-by-symlink-outside",
+            Reject,
+            "d/file",
+            &[],
+            |t| {
+                t.dir("d/");
+                t.symlink("d", "../target-dir");
+                t.file("d/file", b"pwned");
+            },
+        ),
         case("hardlink-etc-passwd", Reject, "x", &[], |t| {
             t.hardlink("x", "/etc/passwd");
         }),
@@ -127,11 +169,17 @@ pub fn corpus() -> Vec<HostileCase> {
         case("hardlink-to-root", Reject, "x", &[], |t| {
             t.hardlink("x", "./");
         }),
-        case("hardlink-to-symlink-then-write", Confined, "", &["s", "x"], |t| {
-            t.symlink("s", "../outside/file");
-            t.hardlink("x", "s");
-            t.file("x", b"pwned");
-        }),
+        case(
+            "hardlink-to-symlink-then-write",
+            Confined,
+            "",
+            &["s", "x"],
+            |t| {
+                t.symlink("s", "../outside/file");
+                t.hardlink("x", "s");
+                t.file("x", b"pwned");
+            },
+        ),
         case("file-over-symlink", Confined, "", &["s"], |t| {
             t.symlink("s", "../outside/file");
             t.file("s", b"pwned");
@@ -154,18 +202,26 @@ pub fn corpus() -> Vec<HostileCase> {
             t.file("s/outside/.wh.file", b"");
             t.file("s/.wh.target-dir", b"");
         }),
-        case("whiteout-through-outside-symlink", Reject, "s/.wh.file", &[], |t| {
-            t.symlink("s", "../outside");
-            t.file("s/.wh.file", b"");
+        case(
+            "whiteout-through-outside-symlink",
+            Reject,
+            "s/.wh.file",
+            &[],
+            |t| {
+                t.symlink("s", "../outside");
+                t.file("s/.wh.file", b"");
+            },
+        ),
+        // `.wh...` names `..` and `.wh..` names `.`: obeying them deletes the parent or the
+        // directory itself.
+        case("whiteout-of-dotdot", Reject, ".wh...", &[], |t| {
+            t.file(".wh...", b"");
         }),
-        case("whiteout-of-dotdot", Reject, ".wh..", &[], |t| {
-            t.file(".wh..", b"");
-        }),
-        case("whiteout-of-dotdot-in-dir", Reject, "d/.wh..", &[], |t| {
+        case("whiteout-of-dotdot-in-dir", Reject, "d/.wh...", &[], |t| {
             t.dir("d/");
-            t.file("d/.wh..", b"");
+            t.file("d/.wh...", b"");
         }),
-        case("whiteout-of-dot", Reject, ".wh..", &[], |t| {
+        case("whiteout-of-dot", Reject, "d/.wh..", &[], |t| {
             t.dir("d/");
             t.file("d/.wh..", b"");
         }),
@@ -179,31 +235,55 @@ pub fn corpus() -> Vec<HostileCase> {
             t.file("s/outside/.wh..wh..opq", b"");
             t.file("s/.wh..wh..opq", b"");
         }),
-        case("opaque-under-outside-symlink", Reject, "s/.wh..wh..opq", &[], |t| {
-            t.symlink("s", "../outside");
-            t.file("s/.wh..wh..opq", b"");
-        }),
+        case(
+            "opaque-under-outside-symlink",
+            Reject,
+            "s/.wh..wh..opq",
+            &[],
+            |t| {
+                t.symlink("s", "../outside");
+                t.file("s/.wh..wh..opq", b"");
+            },
+        ),
         case("pax-path-dotdot", Confined, "", &["outside/file"], |t| {
             t.pax(&[("path", b"../outside/file")]);
             t.file("innocent", b"pwned");
         }),
-        case("pax-path-absolute", Confined, "", &["kasane-hostile-absolute/p"], |t| {
-            t.pax(&[("path", b"/kasane-hostile-absolute/p")]);
-            t.file("innocent", b"pwned");
-        }),
-        case("pax-linkpath-escape", Confined, "", &["sym", "outside/file"], |t| {
-            t.pax(&[("linkpath", up.as_bytes())]);
-            t.symlink("sym", "innocent");
-            t.file("sym/outside/file", b"pwned");
-        }),
+        case(
+            "pax-path-absolute",
+            Confined,
+            "",
+            &["kasane-hostile-absolute/p"],
+            |t| {
+                t.pax(&[("path", b"/kasane-hostile-absolute/p")]);
+                t.file("innocent", b"pwned");
+            },
+        ),
+        case(
+            "pax-linkpath-escape",
+            Confined,
+            "",
+            &["sym", "outside/file"],
+            |t| {
+                t.pax(&[("linkpath", up.as_bytes())]);
+                t.symlink("sym", "innocent");
+                t.file("sym/outside/file", b"pwned");
+            },
+        ),
         case("pax-nul-in-path", Reject, "a\\0b", &[], |t| {
             t.pax(&[("path", b"a\0b")]);
             t.file("innocent", b"x");
         }),
-        case("gnu-longname-dotdot", Confined, "", &["outside/file"], |t| {
-            t.long_name(format!("{up}outside/file").as_bytes());
-            t.file("innocent", b"pwned");
-        }),
+        case(
+            "gnu-longname-dotdot",
+            Confined,
+            "",
+            &["outside/file"],
+            |t| {
+                t.long_name(format!("{up}outside/file").as_bytes());
+                t.file("innocent", b"pwned");
+            },
+        ),
         case("gnu-longlink-hardlink-escape", Reject, "x", &[], |t| {
             t.long_link(format!("{up}outside/file").as_bytes());
             t.hardlink("x", "innocent");
@@ -220,9 +300,15 @@ pub fn corpus() -> Vec<HostileCase> {
         case("device-dotdot", Confined, "", &["outside/dev"], |t| {
             t.device("../outside/dev", b'3', 1, 3);
         }),
-        case("fifo-absolute", Confined, "", &["kasane-hostile-absolute/fifo"], |t| {
-            t.device("/kasane-hostile-absolute/fifo", b'6', 0, 0);
-        }),
+        case(
+            "fifo-absolute",
+            Confined,
+            "",
+            &["kasane-hostile-absolute/fifo"],
+            |t| {
+                t.device("/kasane-hostile-absolute/fifo", b'6', 0, 0);
+            },
+        ),
         case("setuid-through-symlink", Confined, "", &["s"], |t| {
             t.symlink("s", "../outside/file");
             t.entry(b"s", b'0', 0o4777, b"", b"x");
@@ -445,11 +531,12 @@ pub fn header(name: &[u8], typeflag: u8, size: u64, link: &[u8], mode: u32) -> [
 
 /// Writes `value` as zero-padded octal with a trailing NUL.
 fn octal(field: &mut [u8], value: u64) {
-    let s = format!("{value:0width$o}", width = field.len() - 1);
+    let digits = field.len() - 1;
+    let s = format!("{value:0digits$o}");
     let s = s.as_bytes();
-    let start = s.len().saturating_sub(field.len() - 1);
-    field[..field.len() - 1].copy_from_slice(&s[start..]);
-    field[field.len() - 1] = 0;
+    let start = s.len().saturating_sub(digits);
+    field[..digits].copy_from_slice(&s[start..]);
+    field[digits] = 0;
 }
 
 /// Computes the header checksum (sum of all bytes with the checksum field as spaces).

@@ -24,7 +24,8 @@ use serde_json::{Map, Value, json};
 
 use crate::archive::{FileTree, write_compressed};
 use crate::consts;
-use crate::image::{Image, Index, to_json};
+use crate::image::{Image, to_json};
+use crate::index::Index;
 use crate::layer::Compression;
 
 #[derive(Clone, Debug)]
@@ -56,7 +57,8 @@ impl OciLayout {
 
     /// Adds an image under `ref_name` (e.g. `latest`, `v1`).
     pub fn image(mut self, ref_name: &str, image: &Image) -> Self {
-        self.refs.push((Some(ref_name.to_string()), Target::Image(image.clone())));
+        self.refs
+            .push((Some(ref_name.to_string()), Target::Image(image.clone())));
         self
     }
 
@@ -68,7 +70,8 @@ impl OciLayout {
 
     /// Adds a multi-platform index under `ref_name`.
     pub fn index(mut self, ref_name: &str, index: &Index) -> Self {
-        self.refs.push((Some(ref_name.to_string()), Target::Index(index.clone())));
+        self.refs
+            .push((Some(ref_name.to_string()), Target::Index(index.clone())));
         self
     }
 
@@ -79,7 +82,9 @@ impl OciLayout {
             .iter()
             .map(|(name, target)| {
                 let (media_type, digest, size) = match target {
-                    Target::Image(i) => (i.manifest_media_type, &i.manifest_digest, i.manifest.len()),
+                    Target::Image(i) => {
+                        (i.manifest_media_type, &i.manifest_digest, i.manifest.len())
+                    }
                     Target::Index(i) => (i.media_type, &i.digest, i.manifest.len()),
                 };
                 let mut d = Map::new();
@@ -87,12 +92,17 @@ impl OciLayout {
                 d.insert("digest".into(), json!(digest.as_str()));
                 d.insert("size".into(), json!(size));
                 if let Some(n) = name {
-                    d.insert("annotations".into(), json!({ consts::ANNOTATION_REF_NAME: n }));
+                    d.insert(
+                        "annotations".into(),
+                        json!({ consts::ANNOTATION_REF_NAME: n }),
+                    );
                 }
                 Value::Object(d)
             })
             .collect();
-        to_json(&json!({"schemaVersion": 2, "mediaType": consts::OCI_INDEX, "manifests": manifests}))
+        to_json(
+            &json!({"schemaVersion": 2, "mediaType": consts::OCI_INDEX, "manifests": manifests}),
+        )
     }
 
     fn tree(&self) -> FileTree {
@@ -101,7 +111,11 @@ impl OciLayout {
             match target {
                 Target::Image(i) => add_image_blobs(&mut tree, i),
                 Target::Index(idx) => {
-                    tree.insert_bytes(&format!("blobs/sha256/{}", idx.digest.hex()), idx.manifest.clone(), 0);
+                    tree.insert_bytes(
+                        &format!("blobs/sha256/{}", idx.digest.hex()),
+                        idx.manifest.clone(),
+                        0,
+                    );
                     for i in &idx.images {
                         add_image_blobs(&mut tree, i);
                     }
@@ -109,7 +123,11 @@ impl OciLayout {
             }
         }
         tree.insert_bytes("index.json", self.index_json(), 0);
-        tree.insert("oci-layout", Arc::new(consts::OCI_LAYOUT_FILE.as_bytes().to_vec()), 0);
+        tree.insert(
+            "oci-layout",
+            Arc::new(consts::OCI_LAYOUT_FILE.as_bytes().to_vec()),
+            0,
+        );
         tree
     }
 
@@ -141,7 +159,10 @@ impl OciLayout {
 /// # Errors
 /// I/O errors creating directories or writing files.
 pub fn write_oci_layout(dir: &Path, images: &[(&str, &Image)]) -> io::Result<()> {
-    images.iter().fold(OciLayout::new(), |l, (r, i)| l.image(r, i)).write(dir)
+    images
+        .iter()
+        .fold(OciLayout::new(), |l, (r, i)| l.image(r, i))
+        .write(dir)
 }
 
 /// Writes `images` as an uncompressed `oci-archive` tar at `path`.
@@ -149,7 +170,10 @@ pub fn write_oci_layout(dir: &Path, images: &[(&str, &Image)]) -> io::Result<()>
 /// # Errors
 /// The I/O error writing `path`.
 pub fn write_oci_archive(path: &Path, images: &[(&str, &Image)]) -> io::Result<()> {
-    images.iter().fold(OciLayout::new(), |l, (r, i)| l.image(r, i)).write_archive(path, Compression::None)
+    images
+        .iter()
+        .fold(OciLayout::new(), |l, (r, i)| l.image(r, i))
+        .write_archive(path, Compression::None)
 }
 
 #[cfg(test)]
@@ -160,14 +184,25 @@ mod tests {
 
     use super::*;
     use crate::check::{check_oci_archive, check_oci_layout};
+    use crate::config::ManifestFormat;
     use crate::digest::Digest;
-    use crate::image::{ImageBuilder, IndexBuilder, ManifestFormat};
+    use crate::image::ImageBuilder;
+    use crate::index::IndexBuilder;
     use crate::layer::LayerBuilder;
 
     fn image(c: Compression) -> Image {
-        let base = LayerBuilder::new(1).file("etc/passwd", "root:x:0:0::/root:/bin/sh\n").build();
-        let top = LayerBuilder::many_small_files(30, 2).whiteout("etc/passwd").build();
-        ImageBuilder::new().layer(base, "base").layer(top, "top").cmd(&["sh"]).compression(c).build()
+        let base = LayerBuilder::new(1)
+            .file("etc/passwd", "root:x:0:0::/root:/bin/sh\n")
+            .build();
+        let top = LayerBuilder::many_small_files(30, 2)
+            .whiteout("etc/passwd")
+            .build();
+        ImageBuilder::new()
+            .layer(base, "base")
+            .layer(top, "top")
+            .cmd(&["sh"])
+            .compression(c)
+            .build()
     }
 
     fn json(bytes: &[u8]) -> serde_json::Value {
@@ -178,8 +213,16 @@ mod tests {
     fn layout_directory_is_consistent() {
         let dir = tempfile::tempdir().unwrap();
         let (gz, zs) = (image(Compression::Gzip), image(Compression::Zstd));
-        OciLayout::new().image("gz", &gz).image("zs", &zs).untagged_image(&gz).write(dir.path()).unwrap();
-        assert_eq!(fs::read_to_string(dir.path().join("oci-layout")).unwrap(), r#"{"imageLayoutVersion": "1.0.0"}"#);
+        OciLayout::new()
+            .image("gz", &gz)
+            .image("zs", &zs)
+            .untagged_image(&gz)
+            .write(dir.path())
+            .unwrap();
+        assert_eq!(
+            fs::read_to_string(dir.path().join("oci-layout")).unwrap(),
+            r#"{"imageLayoutVersion": "1.0.0"}"#
+        );
         let index = json(&fs::read(dir.path().join("index.json")).unwrap());
         assert_eq!(index["mediaType"], consts::OCI_INDEX);
         let m = index["manifests"].as_array().unwrap();
@@ -192,11 +235,19 @@ mod tests {
         for e in fs::read_dir(dir.path().join("blobs/sha256")).unwrap() {
             let e = e.unwrap();
             let bytes = fs::read(e.path()).unwrap();
-            assert_eq!(Digest::sha256(&bytes).hex(), e.file_name().to_str().unwrap());
+            assert_eq!(
+                Digest::sha256(&bytes).hex(),
+                e.file_name().to_str().unwrap()
+            );
         }
         assert_eq!(check_oci_layout(dir.path()).unwrap(), Vec::<String>::new());
         // Writing again changes nothing.
-        OciLayout::new().image("gz", &gz).image("zs", &zs).untagged_image(&gz).write(dir.path()).unwrap();
+        OciLayout::new()
+            .image("gz", &gz)
+            .image("zs", &zs)
+            .untagged_image(&gz)
+            .write(dir.path())
+            .unwrap();
         assert_eq!(check_oci_layout(dir.path()).unwrap(), Vec::<String>::new());
     }
 
@@ -223,21 +274,46 @@ mod tests {
         assert_eq!(names[names.len() - 2..], ["index.json", "oci-layout"]);
         assert_eq!(names.len(), 2 + 4 + 2, "config, manifest, two layers");
         let layer0 = &files[&format!("blobs/sha256/{}", img.layers[0].digest.hex())];
-        assert_eq!(Digest::sha256(layer0), img.diff_ids()[0], "uncompressed layers are their own DiffID");
+        assert_eq!(
+            Digest::sha256(layer0),
+            img.diff_ids()[0],
+            "uncompressed layers are their own DiffID"
+        );
         assert_eq!(check_oci_archive(&path).unwrap(), Vec::<String>::new());
-        assert_eq!(fs::read(&path).unwrap(), OciLayout::new().image("v1", &img).to_archive_bytes(Compression::None));
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            OciLayout::new()
+                .image("v1", &img)
+                .to_archive_bytes(Compression::None)
+        );
     }
 
     #[test]
     fn index_targets_store_every_platform() {
         let dir = tempfile::tempdir().unwrap();
         let l = std::sync::Arc::new(LayerBuilder::new(1).file("f", "x").build());
-        let amd = ImageBuilder::new().layer(std::sync::Arc::clone(&l), "x").build();
-        let arm = ImageBuilder::new().platform("linux", "arm64", Some("v8")).layer(l, "x").build();
+        let amd = ImageBuilder::new()
+            .layer(std::sync::Arc::clone(&l), "x")
+            .build();
+        let arm = ImageBuilder::new()
+            .platform("linux", "arm64", Some("v8"))
+            .layer(l, "x")
+            .build();
         for format in [ManifestFormat::Oci, ManifestFormat::Docker] {
-            let idx = IndexBuilder::new(format).image(amd.clone()).image(arm.clone()).build();
-            OciLayout::new().index("multi", &idx).write(dir.path()).unwrap();
-            assert!(dir.path().join("blobs/sha256").join(arm.config_digest.hex()).exists());
+            let idx = IndexBuilder::new(format)
+                .image(amd.clone())
+                .image(arm.clone())
+                .build();
+            OciLayout::new()
+                .index("multi", &idx)
+                .write(dir.path())
+                .unwrap();
+            assert!(
+                dir.path()
+                    .join("blobs/sha256")
+                    .join(arm.config_digest.hex())
+                    .exists()
+            );
             assert_eq!(check_oci_layout(dir.path()).unwrap(), Vec::<String>::new());
         }
     }

@@ -3,10 +3,12 @@
 //! independent witness of what kasane must accept.
 //!
 //! Owns:
-//! - [`layer`]: [`LayerBuilder`] → [`Layer`] (deterministic PAX tars: every entry kind,
+//! - [`layer`]: [`LayerBuilder`] → [`Layer`] (deterministic PAX tars: every [`entry`] kind,
 //!   owners, modes, mtimes, xattrs, whiteouts) and the [`presets`];
 //! - [`image`]: [`ImageBuilder`] → [`Image`] (config + manifest, OCI or Docker media types,
-//!   gzip/zstd/none), [`IndexBuilder`] → [`Index`], corruption helpers for negative tests;
+//!   gzip/zstd/none) with corruption helpers for negative tests; [`config`] holds its
+//!   vocabulary ([`History`], [`Healthcheck`], [`Platform`]); [`index`]: [`IndexBuilder`] →
+//!   [`Index`] for multi-platform images;
 //! - writers: [`OciLayout`] (directory or `oci-archive`), [`DockerArchive`] (both
 //!   `docker save` layouts), rootfs tarballs for `import`;
 //! - [`rootfs`]: the merged tree an image must unpack to, [`Rootfs::scan`] to read an unpacked
@@ -36,11 +38,14 @@
 pub mod archive;
 pub mod check;
 pub mod classic;
+pub mod config;
 pub mod consts;
 pub mod digest;
 pub mod docker_archive;
+pub mod entry;
 pub mod hostile;
 pub mod image;
+pub mod index;
 pub mod layer;
 pub mod layout;
 pub mod presets;
@@ -50,9 +55,13 @@ mod tarw;
 pub mod time;
 
 pub use archive::{decompress, read_tar_files};
+pub use config::{Healthcheck, History, ManifestFormat, Platform};
+pub use consts::DEFAULT_MTIME;
 pub use digest::Digest;
 pub use docker_archive::{DockerArchive, DockerArchiveFormat, write_docker_archive};
-pub use image::{Healthcheck, History, Image, ImageBuilder, ImageLayer, Index, IndexBuilder, ManifestFormat, Platform, chain_ids};
-pub use layer::{Blob, Compression, Content, DEFAULT_MTIME, Entry, EntryKind, Layer, LayerBuilder};
+pub use entry::{Content, Entry, EntryKind};
+pub use image::{Image, ImageBuilder, ImageLayer, chain_ids};
+pub use index::{Index, IndexBuilder};
+pub use layer::{Blob, Compression, Layer, LayerBuilder};
 pub use layout::{OciLayout, write_oci_archive, write_oci_layout};
 pub use rootfs::{CompareOptions, Rootfs, RootfsEntry, RootfsKind};

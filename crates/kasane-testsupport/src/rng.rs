@@ -75,9 +75,34 @@ pub(crate) fn write_random(w: &mut dyn Write, seed: u64, len: u64) -> io::Result
 }
 
 const WORDS: &[&str] = &[
-    "lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit", "sed", "do",
-    "eiusmod", "tempor", "incididunt", "ut", "labore", "et", "dolore", "magna", "aliqua", "kasane",
-    "layer", "image", "container", "digest", "manifest", "config", "snapshot", "overlay",
+    "lorem",
+    "ipsum",
+    "dolor",
+    "sit",
+    "amet",
+    "consectetur",
+    "adipiscing",
+    "elit",
+    "sed",
+    "do",
+    "eiusmod",
+    "tempor",
+    "incididunt",
+    "ut",
+    "labore",
+    "et",
+    "dolore",
+    "magna",
+    "aliqua",
+    "kasane",
+    "layer",
+    "image",
+    "container",
+    "digest",
+    "manifest",
+    "config",
+    "snapshot",
+    "overlay",
 ];
 
 /// Streams `len` bytes of compressible English-like text (words, spaces, a newline every ~12
@@ -132,7 +157,10 @@ mod tests {
         }
         let mut t = Vec::new();
         write_text(&mut t, 1, 1000).unwrap();
-        assert!(t.iter().all(|b| b.is_ascii_lowercase() || *b == b' ' || *b == b'\n'));
+        assert!(
+            t.iter()
+                .all(|b| b.is_ascii_lowercase() || *b == b' ' || *b == b'\n')
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The merged filesystem an image should unpack to, and the same view read back from disk.
 //!
 //! Owns: [`Rootfs`] (path → [`RootfsEntry`]), the layer-application model that computes it
-//! from layers ([`Tree`], crate-private), [`Rootfs::scan`] which reads an unpacked directory
+//! from layers (`Tree`, crate-private), [`Rootfs::scan`] which reads an unpacked directory
 //! into the same shape, and [`Rootfs::diff`] which compares the two.
 //!
 //! Model (OCI `layer.md` "Applying Changesets"), per layer in order:
@@ -22,8 +22,10 @@ use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
+use crate::consts::{OPAQUE_MARKER, WHITEOUT_PREFIX};
 use crate::digest::{Digest, HashingWriter};
-use crate::layer::{Entry, EntryKind, Layer, LayerBuilder, OPAQUE_MARKER, WHITEOUT_PREFIX, normalize, walk_order_key};
+use crate::entry::{Entry, EntryKind, normalize, walk_order_key};
+use crate::layer::{Layer, LayerBuilder};
 
 /// What an entry of a merged rootfs is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,7 +110,14 @@ impl Default for CompareOptions {
     /// Everything compared, xattrs limited to the `user.` namespace (others are often added
     /// or filtered by the host, e.g. `security.selinux`).
     fn default() -> Self {
-        Self { modes: true, owners: true, mtimes: true, dir_mtimes: true, xattrs: Some("user.".into()), link_groups: true }
+        Self {
+            modes: true,
+            owners: true,
+            mtimes: true,
+            dir_mtimes: true,
+            xattrs: Some("user.".into()),
+            link_groups: true,
+        }
     }
 }
 
@@ -159,11 +168,17 @@ impl Rootfs {
                 continue;
             }
             // Symlink permission bits are meaningless on Linux (always 0777 on disk).
-            if opts.modes && want.mode != got.mode && !matches!(want.kind, RootfsKind::Symlink { .. }) {
+            if opts.modes
+                && want.mode != got.mode
+                && !matches!(want.kind, RootfsKind::Symlink { .. })
+            {
                 out.push(format!("{path}: mode {:o}, want {:o}", got.mode, want.mode));
             }
             if opts.owners && (want.uid, want.gid) != (got.uid, got.gid) {
-                out.push(format!("{path}: owner {}:{}, want {}:{}", got.uid, got.gid, want.uid, want.gid));
+                out.push(format!(
+                    "{path}: owner {}:{}, want {}:{}",
+                    got.uid, got.gid, want.uid, want.gid
+                ));
             }
             let is_dir = want.kind == RootfsKind::Dir;
             let check_mtime = if is_dir { opts.dir_mtimes } else { opts.mtimes };
@@ -174,7 +189,10 @@ impl Rootfs {
             }
             if let Some(prefix) = &opts.xattrs {
                 let pick = |x: &BTreeMap<String, Vec<u8>>| -> BTreeMap<String, Vec<u8>> {
-                    x.iter().filter(|(k, _)| k.starts_with(prefix.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect()
+                    x.iter()
+                        .filter(|(k, _)| k.starts_with(prefix.as_str()))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
                 };
                 let (w, g) = (pick(&want.xattrs), pick(&got.xattrs));
                 if w != g {
@@ -182,10 +200,17 @@ impl Rootfs {
                 }
             }
             if opts.link_groups && want.link_group != got.link_group {
-                out.push(format!("{path}: link group {:?}, want {:?}", got.link_group, want.link_group));
+                out.push(format!(
+                    "{path}: link group {:?}, want {:?}",
+                    got.link_group, want.link_group
+                ));
             }
         }
-        for path in actual.entries.keys().filter(|p| !self.entries.contains_key(*p)) {
+        for path in actual
+            .entries
+            .keys()
+            .filter(|p| !self.entries.contains_key(*p))
+        {
             out.push(format!("{path}: unexpected"));
         }
         out
@@ -193,7 +218,10 @@ impl Rootfs {
 }
 
 fn smallest<'a>(paths: impl Iterator<Item = &'a str>) -> String {
-    paths.min_by(|a, b| walk_order_key(a).cmp(&walk_order_key(b))).unwrap_or_default().to_string()
+    paths
+        .min_by(|a, b| walk_order_key(a).cmp(&walk_order_key(b)))
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn scan_dir(
@@ -203,7 +231,9 @@ fn scan_dir(
     out: &mut BTreeMap<String, RootfsEntry>,
     inodes: &mut HashMap<(u64, u64), Vec<String>>,
 ) -> io::Result<()> {
-    let mut names: Vec<_> = fs::read_dir(dir)?.map(|e| e.map(|e| e.file_name())).collect::<io::Result<_>>()?;
+    let mut names: Vec<_> = fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<io::Result<_>>()?;
     names.sort();
     for name in names {
         let name_str = name.to_string_lossy().into_owned();
@@ -211,7 +241,11 @@ fn scan_dir(
             continue;
         }
         let path = dir.join(&name);
-        let rel_path = if rel.is_empty() { name_str } else { format!("{rel}/{name_str}") };
+        let rel_path = if rel.is_empty() {
+            name_str
+        } else {
+            format!("{rel}/{name_str}")
+        };
         let md = fs::symlink_metadata(&path)?;
         let ft = md.file_type();
         let (major, minor) = dev_split(md.rdev());
@@ -222,11 +256,16 @@ fn scan_dir(
             io::copy(&mut fs::File::open(&path)?, &mut hw)?;
             let (_, digest, size) = hw.finish();
             if md.nlink() > 1 {
-                inodes.entry((md.dev(), md.ino())).or_default().push(rel_path.clone());
+                inodes
+                    .entry((md.dev(), md.ino()))
+                    .or_default()
+                    .push(rel_path.clone());
             }
             RootfsKind::File { size, digest }
         } else if ft.is_symlink() {
-            RootfsKind::Symlink { target: fs::read_link(&path)?.to_string_lossy().into_owned() }
+            RootfsKind::Symlink {
+                target: fs::read_link(&path)?.to_string_lossy().into_owned(),
+            }
         } else if ft.is_char_device() {
             RootfsKind::CharDevice { major, minor }
         } else if ft.is_block_device() {
@@ -253,7 +292,15 @@ fn scan_dir(
         }
         out.insert(
             rel_path.clone(),
-            RootfsEntry { kind: kind.clone(), mode: md.mode() & 0o7777, uid: u64::from(md.uid()), gid: u64::from(md.gid()), mtime: Some(md.mtime()), xattrs, link_group: None },
+            RootfsEntry {
+                kind: kind.clone(),
+                mode: md.mode() & 0o7777,
+                uid: u64::from(md.uid()),
+                gid: u64::from(md.gid()),
+                mtime: Some(md.mtime()),
+                xattrs,
+                link_group: None,
+            },
         );
         if kind == RootfsKind::Dir {
             scan_dir(&path, &rel_path, exclude, out, inodes)?;
@@ -306,8 +353,11 @@ impl Tree {
             return;
         }
         // Children of "a" are exactly the keys in ["a/", "a0"): '0' follows '/' in ASCII.
-        let below: Vec<String> =
-            self.nodes.range(format!("{dir}/")..format!("{dir}0")).map(|(k, _)| k.clone()).collect();
+        let below: Vec<String> = self
+            .nodes
+            .range(format!("{dir}/")..format!("{dir}0"))
+            .map(|(k, _)| k.clone())
+            .collect();
         for k in below {
             self.nodes.remove(&k);
         }
@@ -321,11 +371,22 @@ impl Tree {
             ancestors.push(p.to_string());
         }
         for a in ancestors.into_iter().rev() {
-            let is_dir = self.nodes.get(&a).is_some_and(|n| n.entry.kind == EntryKind::Dir);
+            let is_dir = self
+                .nodes
+                .get(&a)
+                .is_some_and(|n| n.entry.kind == EntryKind::Dir);
             if !is_dir {
                 self.remove_subtree(&a);
                 let inode = self.inode();
-                self.nodes.insert(a.clone(), Node { entry: Entry::dir(&a), digest: None, inode, implicit: true });
+                self.nodes.insert(
+                    a.clone(),
+                    Node {
+                        entry: Entry::dir(&a),
+                        digest: None,
+                        inode,
+                        implicit: true,
+                    },
+                );
             }
         }
     }
@@ -337,26 +398,55 @@ impl Tree {
         for e in layer.entries().iter().filter(|e| e.name() == OPAQUE_MARKER) {
             self.remove_children(&parent_of(&e.path));
         }
-        for e in layer.entries().iter().filter(|e| e.is_whiteout() && e.name() != OPAQUE_MARKER) {
+        for e in layer
+            .entries()
+            .iter()
+            .filter(|e| e.is_whiteout() && e.name() != OPAQUE_MARKER)
+        {
             let parent = parent_of(&e.path);
             let victim = &e.name()[WHITEOUT_PREFIX.len()..];
-            self.remove_subtree(&if parent.is_empty() { victim.to_string() } else { format!("{parent}/{victim}") });
+            self.remove_subtree(&if parent.is_empty() {
+                victim.to_string()
+            } else {
+                format!("{parent}/{victim}")
+            });
         }
-        for e in layer.entries().iter().filter(|e| !e.is_whiteout() && !e.path.is_empty()) {
+        for e in layer
+            .entries()
+            .iter()
+            .filter(|e| !e.is_whiteout() && !e.path.is_empty())
+        {
             self.ensure_parents(&e.path);
             match &e.kind {
                 EntryKind::Dir => {
-                    if let Some(n) = self.nodes.get_mut(&e.path).filter(|n| n.entry.kind == EntryKind::Dir) {
+                    if let Some(n) = self
+                        .nodes
+                        .get_mut(&e.path)
+                        .filter(|n| n.entry.kind == EntryKind::Dir)
+                    {
                         n.entry = e.clone();
                         n.implicit = false;
                         continue;
                     }
                     self.remove_subtree(&e.path);
                     let inode = self.inode();
-                    self.nodes.insert(e.path.clone(), Node { entry: e.clone(), digest: None, inode, implicit: false });
+                    self.nodes.insert(
+                        e.path.clone(),
+                        Node {
+                            entry: e.clone(),
+                            digest: None,
+                            inode,
+                            implicit: false,
+                        },
+                    );
                 }
                 EntryKind::Hardlink(target) => {
-                    let Some(t) = self.nodes.get(target).filter(|n| n.entry.kind != EntryKind::Dir).cloned() else {
+                    let Some(t) = self
+                        .nodes
+                        .get(target)
+                        .filter(|n| n.entry.kind != EntryKind::Dir)
+                        .cloned()
+                    else {
                         // A link to nothing (or to a directory) fails in real unpackers; the
                         // model leaves the path out rather than guessing what they create.
                         continue;
@@ -367,13 +457,29 @@ impl Tree {
                     self.remove_subtree(&e.path);
                     let mut entry = t.entry.clone();
                     entry.path = e.path.clone();
-                    self.nodes.insert(e.path.clone(), Node { entry, digest: t.digest, inode: t.inode, implicit: false });
+                    self.nodes.insert(
+                        e.path.clone(),
+                        Node {
+                            entry,
+                            digest: t.digest,
+                            inode: t.inode,
+                            implicit: false,
+                        },
+                    );
                 }
                 _ => {
                     self.remove_subtree(&e.path);
                     let inode = self.inode();
                     let digest = layer.file_digest(&e.path).cloned();
-                    self.nodes.insert(e.path.clone(), Node { entry: e.clone(), digest, inode, implicit: false });
+                    self.nodes.insert(
+                        e.path.clone(),
+                        Node {
+                            entry: e.clone(),
+                            digest,
+                            inode,
+                            implicit: false,
+                        },
+                    );
                 }
             }
         }
@@ -391,13 +497,24 @@ impl Tree {
                     EntryKind::Dir => RootfsKind::Dir,
                     EntryKind::File(c) => RootfsKind::File {
                         size: c.len(),
-                        digest: n.digest.clone().unwrap_or_else(|| Digest::sha256(&c.to_vec())),
+                        digest: n
+                            .digest
+                            .clone()
+                            .unwrap_or_else(|| Digest::sha256(&c.to_vec())),
                     },
                     EntryKind::Symlink(t) => RootfsKind::Symlink { target: t.clone() },
-                    EntryKind::CharDevice { major, minor } => RootfsKind::CharDevice { major: *major, minor: *minor },
-                    EntryKind::BlockDevice { major, minor } => RootfsKind::BlockDevice { major: *major, minor: *minor },
+                    EntryKind::CharDevice { major, minor } => RootfsKind::CharDevice {
+                        major: *major,
+                        minor: *minor,
+                    },
+                    EntryKind::BlockDevice { major, minor } => RootfsKind::BlockDevice {
+                        major: *major,
+                        minor: *minor,
+                    },
                     EntryKind::Fifo => RootfsKind::Fifo,
-                    EntryKind::Hardlink(_) => unreachable!("hard links are resolved to their target when applied"),
+                    EntryKind::Hardlink(_) => {
+                        unreachable!("hard links are resolved to their target when applied")
+                    }
                 };
                 let entry = RootfsEntry {
                     kind,
@@ -420,13 +537,17 @@ impl Tree {
         for (p, n) in &self.nodes {
             by_inode.entry(n.inode).or_default().push(p);
         }
-        by_inode.into_iter().filter(|(_, v)| v.len() > 1).map(|(i, v)| (i, smallest(v.into_iter()))).collect()
+        by_inode
+            .into_iter()
+            .filter(|(_, v)| v.len() > 1)
+            .map(|(i, v)| (i, smallest(v.into_iter())))
+            .collect()
     }
 
     /// The merged tree as one layer without whiteouts (a flattened rootfs tarball).
     pub(crate) fn flatten(&self) -> Layer {
         let groups = self.link_groups();
-        let default_mtime = self.default_mtime.unwrap_or(crate::layer::DEFAULT_MTIME);
+        let default_mtime = self.default_mtime.unwrap_or(crate::consts::DEFAULT_MTIME);
         let mut b = LayerBuilder::new(0).default_mtime(default_mtime);
         for (path, n) in &self.nodes {
             let entry = match groups.get(&n.inode) {
@@ -477,10 +598,15 @@ mod tests {
     #[test]
     fn dir_over_dir_keeps_children_and_takes_metadata() {
         let base = LayerBuilder::new(1).file("etc/passwd", "root").build();
-        let top = LayerBuilder::new(2).entry(Entry::dir("etc").mode(0o700).mtime(9)).build();
+        let top = LayerBuilder::new(2)
+            .entry(Entry::dir("etc").mode(0o700).mtime(9))
+            .build();
         let fs = merged(&[base, top]);
         assert_eq!(fs.paths(), ["etc", "etc/passwd"]);
-        assert_eq!((fs.get("etc").unwrap().mode, fs.get("etc").unwrap().mtime), (0o700, Some(9)));
+        assert_eq!(
+            (fs.get("etc").unwrap().mode, fs.get("etc").unwrap().mtime),
+            (0o700, Some(9))
+        );
     }
 
     #[test]
@@ -492,26 +618,46 @@ mod tests {
             .build();
         let fs = merged(std::slice::from_ref(&base));
         assert_eq!(fs.get("g").unwrap().link_group.as_deref(), Some("f"));
-        assert_eq!(fs.get("h").unwrap().mode, 0o600, "a link has its target's metadata");
+        assert_eq!(
+            fs.get("h").unwrap().mode,
+            0o600,
+            "a link has its target's metadata"
+        );
         let top = LayerBuilder::new(2).file("f", "new").build();
         let fs = merged(&[base, top]);
         assert_eq!(fs.get("f").unwrap().link_group, None);
         assert_eq!(fs.get("g").unwrap().link_group.as_deref(), Some("g"));
-        assert_eq!(fs.get("g").unwrap().kind, RootfsKind::File { size: 4, digest: Digest::sha256(b"data") });
+        assert_eq!(
+            fs.get("g").unwrap().kind,
+            RootfsKind::File {
+                size: 4,
+                digest: Digest::sha256(b"data")
+            }
+        );
     }
 
     #[test]
     fn implicit_parents_have_unknown_mtime() {
-        let l = LayerBuilder::new(0).implicit_parents(false).file("x/y/z", "").build();
+        let l = LayerBuilder::new(0)
+            .implicit_parents(false)
+            .file("x/y/z", "")
+            .build();
         let fs = merged(&[l]);
         assert_eq!(fs.paths(), ["x", "x/y", "x/y/z"]);
         assert_eq!(fs.get("x").unwrap().mtime, None);
-        assert_eq!(fs.get("x/y/z").unwrap().mtime, Some(crate::layer::DEFAULT_MTIME));
+        assert_eq!(
+            fs.get("x/y/z").unwrap().mtime,
+            Some(crate::consts::DEFAULT_MTIME)
+        );
     }
 
     #[test]
     fn flatten_reproduces_the_model_and_has_no_whiteouts() {
-        let base = LayerBuilder::new(1).file("f", "1").hardlink("g", "f").file("w", "gone").build();
+        let base = LayerBuilder::new(1)
+            .file("f", "1")
+            .hardlink("g", "f")
+            .file("w", "gone")
+            .build();
         let top = LayerBuilder::new(2).whiteout("w").symlink("s", "f").build();
         let mut t = Tree::default();
         t.apply(&base);
@@ -532,24 +678,58 @@ mod tests {
         fs::write(r.join("lost+found"), b"").unwrap();
         let fs = Rootfs::scan(r, &["lost+found"]).unwrap();
         assert_eq!(fs.paths(), ["d", "d/f", "d/g", "d/s"]);
-        assert_eq!(fs.get("d/f").unwrap().kind, RootfsKind::File { size: 3, digest: Digest::sha256(b"abc") });
+        assert_eq!(
+            fs.get("d/f").unwrap().kind,
+            RootfsKind::File {
+                size: 3,
+                digest: Digest::sha256(b"abc")
+            }
+        );
         assert_eq!(fs.get("d/g").unwrap().link_group.as_deref(), Some("d/f"));
-        assert_eq!(fs.get("d/s").unwrap().kind, RootfsKind::Symlink { target: "f".into() });
+        assert_eq!(
+            fs.get("d/s").unwrap().kind,
+            RootfsKind::Symlink { target: "f".into() }
+        );
     }
 
     #[test]
     fn diff_reports_each_difference() {
-        let a = LayerBuilder::new(1).entry(Entry::file("f", "x").mode(0o600)).file("only-a", "").build().rootfs();
-        let b = LayerBuilder::new(1).entry(Entry::file("f", "x").mode(0o644)).file("only-b", "").build().rootfs();
+        let a = LayerBuilder::new(1)
+            .entry(Entry::file("f", "x").mode(0o600))
+            .file("only-a", "")
+            .build()
+            .rootfs();
+        let b = LayerBuilder::new(1)
+            .entry(Entry::file("f", "x").mode(0o644))
+            .file("only-b", "")
+            .build()
+            .rootfs();
         assert_eq!(a.diff(&a, &CompareOptions::default()), Vec::<String>::new());
-        assert_eq!(a.diff(&b, &CompareOptions::default()), ["f: mode 644, want 600", "only-a: missing", "only-b: unexpected"]);
+        assert_eq!(
+            a.diff(&b, &CompareOptions::default()),
+            [
+                "f: mode 644, want 600",
+                "only-a: missing",
+                "only-b: unexpected"
+            ]
+        );
     }
 
     #[test]
     fn dev_split_matches_glibc() {
-        // makedev(8, 1) = 0x801; makedev(259, 65536) uses the high bits.
-        assert_eq!(dev_split(0x801), (8, 1));
-        let dev = ((259u64 & 0xfff) << 8) | ((259u64 & !0xfff) << 32) | (65536u64 & 0xff) | ((65536u64 & !0xff) << 12);
-        assert_eq!(dev_split(dev), (259, 65536));
+        // glibc's makedev.
+        fn makedev(major: u64, minor: u64) -> u64 {
+            ((major & 0xfff) << 8)
+                | ((major & !0xfff) << 32)
+                | (minor & 0xff)
+                | ((minor & !0xff) << 12)
+        }
+        assert_eq!(makedev(8, 1), 0x801);
+        for (major, minor) in [(8, 1), (259, 65536), (4095, 255), (4096, 1 << 20)] {
+            assert_eq!(
+                dev_split(makedev(major, minor)),
+                (major as u32, minor as u32)
+            );
+        }
     }
 }

@@ -90,12 +90,18 @@ impl<W: Write> TarWriter<W> {
         content: impl FnOnce(&mut dyn Write) -> io::Result<()>,
     ) -> io::Result<()> {
         self.write_header(h)?;
-        let mut counter = CountingWriter { w: &mut self.w, n: 0 };
+        let mut counter = CountingWriter {
+            w: &mut self.w,
+            n: 0,
+        };
         content(&mut counter)?;
         if counter.n != h.size {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("tar entry {}: header size {} but {} bytes of content", h.path, h.size, counter.n),
+                format!(
+                    "tar entry {}: header size {} but {} bytes of content",
+                    h.path, h.size, counter.n
+                ),
             ));
         }
         self.pad(h.size)
@@ -298,7 +304,10 @@ fn put_octal(field: &mut [u8], v: u64) {
 mod tests {
     use super::*;
 
-    fn read_all(bytes: &[u8]) -> Vec<(String, tar::EntryType, Vec<u8>, u64, Vec<(String, Vec<u8>)>)> {
+    /// (path, type, content, uid, PAX records) of every entry.
+    type Listing = Vec<(String, tar::EntryType, Vec<u8>, u64, Vec<(String, Vec<u8>)>)>;
+
+    fn read_all(bytes: &[u8]) -> Listing {
         let mut ar = tar::Archive::new(bytes);
         let mut out = Vec::new();
         for e in ar.entries().unwrap() {
@@ -339,12 +348,28 @@ mod tests {
         let long = format!("{}/{}", "d".repeat(120), "f".repeat(90));
         let very_long = "x/".repeat(150) + "end";
         let mut w = TarWriter::new(Vec::new());
-        let mut h = TarHeader { path: "a.txt".into(), typeflag: flag::REG, mode: 0o644, ..Default::default() };
+        let mut h = TarHeader {
+            path: "a.txt".into(),
+            typeflag: flag::REG,
+            mode: 0o644,
+            ..Default::default()
+        };
         h.xattrs.insert("user.k".into(), b"v\0binary".to_vec());
         w.append(&h, b"hello").unwrap();
-        let h = TarHeader { path: long.clone(), typeflag: flag::REG, mode: 0o600, uid: 5_000_000, ..Default::default() };
+        let h = TarHeader {
+            path: long.clone(),
+            typeflag: flag::REG,
+            mode: 0o600,
+            uid: 5_000_000,
+            ..Default::default()
+        };
         w.append(&h, b"").unwrap();
-        let h = TarHeader { path: very_long.clone(), typeflag: flag::SYMLINK, linkname: "t".repeat(150), ..Default::default() };
+        let h = TarHeader {
+            path: very_long.clone(),
+            typeflag: flag::SYMLINK,
+            linkname: "t".repeat(150),
+            ..Default::default()
+        };
         w.append(&h, b"").unwrap();
         let bytes = w.finish().unwrap();
         assert_eq!(bytes.len() % 512, 0);
@@ -353,7 +378,10 @@ mod tests {
         assert_eq!(got.len(), 3);
         assert_eq!(got[0].0, "a.txt");
         assert_eq!(got[0].2, b"hello");
-        assert_eq!(got[0].4, vec![("SCHILY.xattr.user.k".to_string(), b"v\0binary".to_vec())]);
+        assert_eq!(
+            got[0].4,
+            vec![("SCHILY.xattr.user.k".to_string(), b"v\0binary".to_vec())]
+        );
         assert_eq!(got[1].0, long);
         assert_eq!(got[1].3, 5_000_000);
         assert_eq!(got[2].0, very_long);
@@ -364,7 +392,12 @@ mod tests {
     #[test]
     fn size_mismatch_is_an_error() {
         let mut w = TarWriter::new(Vec::new());
-        let h = TarHeader { path: "f".into(), typeflag: flag::REG, size: 3, ..Default::default() };
+        let h = TarHeader {
+            path: "f".into(),
+            typeflag: flag::REG,
+            size: 3,
+            ..Default::default()
+        };
         let err = w.append_with(&h, |w| w.write_all(b"ab")).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     }

@@ -11,25 +11,34 @@ use std::process::Command;
 use std::sync::Arc;
 
 use kasane_testsupport::{
-    CompareOptions, Compression, DockerArchive, DockerArchiveFormat, Entry, History, Image, ImageBuilder,
-    IndexBuilder, LayerBuilder, ManifestFormat, OciLayout, Rootfs, classic,
+    CompareOptions, Compression, DockerArchive, DockerArchiveFormat, Entry, History, Image,
+    ImageBuilder, IndexBuilder, LayerBuilder, ManifestFormat, OciLayout, Rootfs, classic,
 };
 use serde_json::Value;
 
 fn tool(name: &str) -> Option<String> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()).map(|p| p.to_string_lossy().into_owned())
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .map(|p| p.to_string_lossy().into_owned())
 }
 
 fn is_root() -> bool {
     // /proc/self belongs to the effective uid of the process reading it.
-    fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }
 
 /// Runs a command; returns (success, stdout, stderr).
 fn run(cmd: &mut Command) -> (bool, String, String) {
     let out = cmd.output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn skopeo(args: &[&str]) -> (bool, String, String) {
@@ -49,8 +58,16 @@ fn raw(target: &str, config: bool) -> Vec<u8> {
         args.push("--config");
     }
     args.push(target);
-    let out = Command::new("skopeo").arg("--insecure-policy").args(&args).output().unwrap();
-    assert!(out.status.success(), "skopeo {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("skopeo")
+        .arg("--insecure-policy")
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -70,7 +87,13 @@ fn rich_image(format: ManifestFormat, c: Compression) -> Image {
         .entry(Entry::dir("var/lib/app").owner(1000, 1000).mode(0o750))
         .file("var/lib/app/fresh", "new")
         .entry(Entry::random_file("usr/bin/suid", 2000).mode(0o4755))
-        .entry(Entry::file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/app:/bin/sh\n").xattr("user.kasane", "1"))
+        .entry(
+            Entry::file(
+                "etc/passwd",
+                "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/app:/bin/sh\n",
+            )
+            .xattr("user.kasane", "1"),
+        )
         .hardlink("usr/bin/suid-link", "usr/bin/suid")
         .build();
     ImageBuilder::new()
@@ -109,8 +132,17 @@ fn skopeo_reads_oci_layouts() {
         let target = format!("oci:{}:{name}", layout_dir.display());
         let v = inspect(&target);
         assert_eq!(v["Digest"], img.manifest_digest.as_str(), "{name}");
-        let layers: Vec<&str> = v["Layers"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
-        let want: Vec<String> = img.layer_digests().iter().map(ToString::to_string).collect();
+        let layers: Vec<&str> = v["Layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap())
+            .collect();
+        let want: Vec<String> = img
+            .layer_digests()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(layers, want, "{name}");
         assert_eq!(v["Architecture"], "amd64");
         assert_eq!(v["Os"], "linux");
@@ -129,7 +161,10 @@ fn skopeo_reads_oci_layouts() {
     // a layout when no ref is given: that is how a Docker v2s2 image is checked.
     let docker = rich_image(ManifestFormat::Docker, Compression::Gzip);
     let docker_dir = dir.path().join("layout-docker");
-    OciLayout::new().untagged_image(&docker).write(&docker_dir).unwrap();
+    OciLayout::new()
+        .untagged_image(&docker)
+        .write(&docker_dir)
+        .unwrap();
     let target = format!("oci:{}", docker_dir.display());
     assert_eq!(inspect(&target)["Digest"], docker.manifest_digest.as_str());
     assert_eq!(raw(&target, false), docker.manifest);
@@ -147,22 +182,38 @@ fn skopeo_reads_multi_platform_indexes_and_oci_archives() {
     let dir = tempfile::tempdir().unwrap();
     let l = Arc::new(LayerBuilder::new(1).file("f", "x").build());
     let amd = ImageBuilder::new().layer(Arc::clone(&l), "x").build();
-    let arm = ImageBuilder::new().platform("linux", "arm64", Some("v8")).layer(l, "x").build();
-    let idx = IndexBuilder::new(ManifestFormat::Oci).image(amd.clone()).image(arm.clone()).build();
+    let arm = ImageBuilder::new()
+        .platform("linux", "arm64", Some("v8"))
+        .layer(l, "x")
+        .build();
+    let idx = IndexBuilder::new(ManifestFormat::Oci)
+        .image(amd.clone())
+        .image(arm.clone())
+        .build();
     let layout = OciLayout::new().index("multi", &idx).image("single", &amd);
     let layout_dir = dir.path().join("layout");
     layout.write(&layout_dir).unwrap();
     let target = format!("oci:{}:multi", layout_dir.display());
     assert_eq!(raw(&target, false), idx.manifest, "index bytes");
     for (arch, img) in [("amd64", &amd), ("arm64", &arm)] {
-        let (ok, out, err) = skopeo(&["--override-arch", arch, "inspect", "--config", "--raw", &target]);
+        let (ok, out, err) = skopeo(&[
+            "--override-arch",
+            arch,
+            "inspect",
+            "--config",
+            "--raw",
+            &target,
+        ]);
         assert!(ok, "{arch}: {err}");
         assert_eq!(out.as_bytes(), img.config, "{arch}");
     }
     for c in [Compression::None, Compression::Gzip] {
         let archive = dir.path().join("oci.tar");
         layout.write_archive(&archive, c).unwrap();
-        let (ok, out, err) = skopeo(&["inspect", &format!("oci-archive:{}:single", archive.display())]);
+        let (ok, out, err) = skopeo(&[
+            "inspect",
+            &format!("oci-archive:{}:single", archive.display()),
+        ]);
         assert!(ok, "{c:?}: {err}");
         let v: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["Digest"], amd.manifest_digest.as_str());
@@ -180,20 +231,32 @@ fn skopeo_reads_docker_archives() {
     for format in [DockerArchiveFormat::Legacy, DockerArchiveFormat::Oci] {
         // skopeo 1.9 reads docker archives as plain tars only (docker load also takes gzip and
         // zstd; the compressed variants are covered by `check_docker_archive`).
-        for c in [Compression::None] {
-            let path = dir.path().join(format!("{format:?}-{c:?}.tar"));
-            DockerArchive::new(format).image(&["demo:1"], &img).compression(c).write(&path).unwrap();
-            let target = format!("docker-archive:{}", path.display());
-            let v = inspect(&target);
-            // skopeo reports the uncompressed layers of a docker archive: their DiffIDs.
-            let layers: Vec<&str> = v["Layers"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
-            let want: Vec<String> = img.diff_ids().iter().map(ToString::to_string).collect();
-            assert_eq!(layers, want, "{format:?} {c:?}");
-            assert_eq!(raw(&target, true), img.config, "{format:?} {c:?}: config bytes");
-            let out = dir.path().join(format!("copy-{format:?}-{c:?}"));
-            let (ok, _, err) = skopeo(&["copy", "-q", &target, &format!("oci:{}:x", out.display())]);
-            assert!(ok, "{format:?} {c:?}: skopeo copy: {err}");
-        }
+        let c = Compression::None;
+        let path = dir.path().join(format!("{format:?}-{c:?}.tar"));
+        DockerArchive::new(format)
+            .image(&["demo:1"], &img)
+            .compression(c)
+            .write(&path)
+            .unwrap();
+        let target = format!("docker-archive:{}", path.display());
+        let v = inspect(&target);
+        // skopeo reports the uncompressed layers of a docker archive: their DiffIDs.
+        let layers: Vec<&str> = v["Layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap())
+            .collect();
+        let want: Vec<String> = img.diff_ids().iter().map(ToString::to_string).collect();
+        assert_eq!(layers, want, "{format:?} {c:?}");
+        assert_eq!(
+            raw(&target, true),
+            img.config,
+            "{format:?} {c:?}: config bytes"
+        );
+        let out = dir.path().join(format!("copy-{format:?}-{c:?}"));
+        let (ok, _, err) = skopeo(&["copy", "-q", &target, &format!("oci:{}:x", out.display())]);
+        assert!(ok, "{format:?} {c:?}: skopeo copy: {err}");
     }
 }
 
@@ -205,12 +268,19 @@ fn skopeo_copy_rejects_corrupt_blobs() {
     }
     let dir = tempfile::tempdir().unwrap();
     let good = rich_image(ManifestFormat::Oci, Compression::Gzip);
-    for (name, bad) in [("digest", good.with_wrong_blob_digest(1)), ("size", good.with_wrong_blob_size(1))] {
+    for (name, bad) in [
+        ("digest", good.with_wrong_blob_digest(1)),
+        ("size", good.with_wrong_blob_size(1)),
+    ] {
         let layout = dir.path().join(name);
         OciLayout::new().image("bad", &bad).write(&layout).unwrap();
         let out = dir.path().join(format!("copy-{name}"));
-        let (ok, _, err) =
-            skopeo(&["copy", "-q", &format!("oci:{}:bad", layout.display()), &format!("dir:{}", out.display())]);
+        let (ok, _, err) = skopeo(&[
+            "copy",
+            "-q",
+            &format!("oci:{}:bad", layout.display()),
+            &format!("dir:{}", out.display()),
+        ]);
         if name == "size" && ok {
             // containers/image 5.2x trusts a descriptor's size when copying to `dir:`; only the
             // digest is verified. The fault is still there for stricter readers (and kasane).
@@ -235,7 +305,11 @@ fn umoci_unpacks_to_the_expected_rootfs() {
     let dir = tempfile::tempdir().unwrap();
     let devices = ImageBuilder::new()
         .layer(
-            LayerBuilder::new(5).char_device("dev/null", 1, 3).block_device("dev/loop9", 7, 9).fifo("dev/initctl").build(),
+            LayerBuilder::new(5)
+                .char_device("dev/null", 1, 3)
+                .block_device("dev/loop9", 7, 9)
+                .fifo("dev/initctl")
+                .build(),
             "devices",
         )
         .build();
@@ -247,12 +321,19 @@ fn umoci_unpacks_to_the_expected_rootfs() {
         let layout = dir.path().join(format!("layout-{name}"));
         OciLayout::new().image("v1", &img).write(&layout).unwrap();
         let bundle = dir.path().join(format!("bundle-{name}"));
-        let (ok, _, err) = run(Command::new("umoci").args(["unpack", "--image"]).arg(format!("{}:v1", layout.display())).arg(&bundle));
+        let (ok, _, err) = run(Command::new("umoci")
+            .args(["unpack", "--image"])
+            .arg(format!("{}:v1", layout.display()))
+            .arg(&bundle));
         assert!(ok, "{name}: umoci unpack: {err}");
         let actual = Rootfs::scan(&bundle.join("rootfs"), &[]).unwrap();
         let expected = img.rootfs();
         let diff = expected.diff(&actual, &CompareOptions::default());
-        assert!(diff.is_empty(), "{name}: umoci's rootfs differs from the model:\n{}", diff.join("\n"));
+        assert!(
+            diff.is_empty(),
+            "{name}: umoci's rootfs differs from the model:\n{}",
+            diff.join("\n")
+        );
         assert!(name == "devices" || bundle.join("rootfs/etc/passwd").exists());
         assert!(!Path::new(&bundle.join("rootfs/opt/gone")).exists());
     }
@@ -278,9 +359,15 @@ fn umoci_rejects_corrupt_layers() {
         let layout = dir.path().join(name);
         OciLayout::new().image("bad", &bad).write(&layout).unwrap();
         let bundle = dir.path().join(format!("bundle-{name}"));
-        let (ok, _, err) = run(Command::new("umoci").args(["unpack", "--image"]).arg(format!("{}:bad", layout.display())).arg(&bundle));
+        let (ok, _, err) = run(Command::new("umoci")
+            .args(["unpack", "--image"])
+            .arg(format!("{}:bad", layout.display()))
+            .arg(&bundle));
         assert!(!ok, "{name}: umoci accepted a corrupt image");
-        println!("{name}: umoci says: {}", err.lines().last().unwrap_or_default());
+        println!(
+            "{name}: umoci says: {}",
+            err.lines().last().unwrap_or_default()
+        );
     }
 }
 
@@ -298,7 +385,10 @@ fn docker_archives_unpack_to_the_expected_rootfs() {
     let img = rich_image(ManifestFormat::Oci, Compression::Gzip);
     for format in [DockerArchiveFormat::Legacy, DockerArchiveFormat::Oci] {
         let archive = dir.path().join(format!("{format:?}.tar"));
-        DockerArchive::new(format).image(&["demo:1"], &img).write(&archive).unwrap();
+        DockerArchive::new(format)
+            .image(&["demo:1"], &img)
+            .write(&archive)
+            .unwrap();
         let layout = dir.path().join(format!("{format:?}-layout"));
         let (ok, _, err) = skopeo(&[
             "copy",
@@ -308,9 +398,15 @@ fn docker_archives_unpack_to_the_expected_rootfs() {
         ]);
         assert!(ok, "{format:?}: skopeo copy: {err}");
         let bundle = dir.path().join(format!("{format:?}-bundle"));
-        let (ok, _, err) = run(Command::new("umoci").args(["unpack", "--image"]).arg(format!("{}:x", layout.display())).arg(&bundle));
+        let (ok, _, err) = run(Command::new("umoci")
+            .args(["unpack", "--image"])
+            .arg(format!("{}:x", layout.display()))
+            .arg(&bundle));
         assert!(ok, "{format:?}: umoci unpack: {err}");
-        let diff = img.rootfs().diff(&Rootfs::scan(&bundle.join("rootfs"), &[]).unwrap(), &CompareOptions::default());
+        let diff = img.rootfs().diff(
+            &Rootfs::scan(&bundle.join("rootfs"), &[]).unwrap(),
+            &CompareOptions::default(),
+        );
         assert!(diff.is_empty(), "{format:?}:\n{}", diff.join("\n"));
     }
 }
@@ -329,13 +425,20 @@ fn gnu_tar_extracts_the_flattened_rootfs() {
     let out = dir.path().join("out");
     fs::create_dir(&out).unwrap();
     let mut cmd = Command::new("tar");
-    cmd.arg("-xzpf").arg(&tarball).arg("-C").arg(&out).args(["--numeric-owner", "--xattrs", "--xattrs-include=user.*"]);
+    cmd.arg("-xzpf").arg(&tarball).arg("-C").arg(&out).args([
+        "--numeric-owner",
+        "--xattrs",
+        "--xattrs-include=user.*",
+    ]);
     if root {
         cmd.arg("--same-owner");
     }
     let (ok, _, err) = run(&mut cmd);
     assert!(ok, "tar -x: {err}");
-    let opts = CompareOptions { owners: root, ..CompareOptions::default() };
+    let opts = CompareOptions {
+        owners: root,
+        ..CompareOptions::default()
+    };
     let diff = img.rootfs().diff(&Rootfs::scan(&out, &[]).unwrap(), &opts);
     assert!(diff.is_empty(), "{}", diff.join("\n"));
 }

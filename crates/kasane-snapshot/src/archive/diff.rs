@@ -86,7 +86,8 @@ pub fn diff(dir: &Path, mode: DiffMode, out: impl Write) -> Result<DiffStats, Sn
             return Ok(false);
         }
 
-        let mut xattrs = sys::xattrs_at(node.parent, node.name.to_bytes()).map_err(io_err("reading xattrs of"))?;
+        let mut xattrs = sys::xattrs_at(node.parent, node.name.to_bytes())
+            .map_err(io_err("reading xattrs of"))?;
         let mut opaque = false;
         if mode == DiffMode::OverlayUpper {
             xattrs.retain(|(k, v)| {
@@ -152,7 +153,8 @@ pub fn diff(dir: &Path, mode: DiffMode, out: impl Write) -> Result<DiffStats, Sn
                 content_size += size;
             }
             FileType::Symlink => {
-                let target = rfs::readlinkat(node.parent, node.name, Vec::new()).map_err(io_err("reading symlink"))?;
+                let target = rfs::readlinkat(node.parent, node.name, Vec::new())
+                    .map_err(io_err("reading symlink"))?;
                 h.set_entry_type(EntryType::Symlink);
                 w.entry(node.path, Some(target.as_bytes()), h, &xattrs, &[])?;
             }
@@ -166,8 +168,10 @@ pub fn diff(dir: &Path, mode: DiffMode, out: impl Write) -> Result<DiffStats, Sn
                     path: lossy(node.path),
                     source,
                 };
-                h.set_device_major(rfs::major(st.st_rdev)).map_err(write_err)?;
-                h.set_device_minor(rfs::minor(st.st_rdev)).map_err(write_err)?;
+                h.set_device_major(rfs::major(st.st_rdev))
+                    .map_err(write_err)?;
+                h.set_device_minor(rfs::minor(st.st_rdev))
+                    .map_err(write_err)?;
                 w.entry(node.path, None, h, &xattrs, &[])?;
             }
             FileType::Fifo => {
@@ -212,10 +216,12 @@ struct TarWriter<W> {
 
 impl<W: Write> TarWriter<W> {
     fn raw(&mut self, bytes: &[u8], path: &[u8]) -> Result<(), SnapshotError> {
-        self.out.write_all(bytes).map_err(|source| SnapshotError::Write {
-            path: lossy(path),
-            source,
-        })?;
+        self.out
+            .write_all(bytes)
+            .map_err(|source| SnapshotError::Write {
+                path: lossy(path),
+                source,
+            })?;
         self.digester.update(bytes);
         self.count += bytes.len() as u64;
         Ok(())
@@ -300,10 +306,18 @@ impl<W: Write> TarWriter<W> {
     }
 
     /// Copies exactly `size` bytes of `file` and the padding after them.
-    fn data(&mut self, mut file: File, size: u64, node: &Node<'_>, dir: &Path) -> Result<(), SnapshotError> {
+    fn data(
+        &mut self,
+        mut file: File,
+        size: u64,
+        node: &Node<'_>,
+        dir: &Path,
+    ) -> Result<(), SnapshotError> {
         let mut left = size;
         while left > 0 {
-            let want = usize::try_from(left).unwrap_or(usize::MAX).min(self.buf.len());
+            let want = usize::try_from(left)
+                .unwrap_or(usize::MAX)
+                .min(self.buf.len());
             let n = match file.read(&mut self.buf[..want]) {
                 Ok(0) => {
                     return Err(SnapshotError::Io {

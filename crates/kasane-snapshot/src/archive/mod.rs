@@ -63,6 +63,7 @@
 
 mod apply;
 mod diff;
+mod headers;
 mod pax;
 
 pub use apply::apply;

@@ -43,7 +43,8 @@ pub(crate) fn parse_time(value: &[u8]) -> Option<(i64, u32)> {
         Some(i) => (&rest[..i], &rest[i + 1..]),
         None => (rest, &b""[..]),
     };
-    if int.is_empty() || !int.iter().all(u8::is_ascii_digit) || !frac.iter().all(u8::is_ascii_digit) {
+    if int.is_empty() || !int.iter().all(u8::is_ascii_digit) || !frac.iter().all(u8::is_ascii_digit)
+    {
         return None;
     }
     let secs: i64 = std::str::from_utf8(int).ok()?.parse().ok()?;
@@ -69,7 +70,11 @@ mod tests {
     fn record_lengths_count_their_own_digits() {
         for (key, value, want) in [
             ("path", "a", "9 path=a\n"),
-            ("path", "abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstu", ""),
+            (
+                "path",
+                "abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstu",
+                "",
+            ),
         ] {
             let mut out = Vec::new();
             push_record(&mut out, key.as_bytes(), value.as_bytes());
@@ -80,17 +85,23 @@ mod tests {
                 assert_eq!(s, want);
             }
         }
-        // 99 -> 100 boundary: body of 97 bytes needs a 3-digit length.
-        let mut out = Vec::new();
-        push_record(&mut out, b"k", &[b'v'; 94]);
-        assert_eq!(out.len(), 100);
-        assert!(out.starts_with(b"100 k="));
+        // Around the 2 -> 3 digit boundary the length must still count itself.
+        for n in 85..110 {
+            let mut out = Vec::new();
+            push_record(&mut out, b"k", &vec![b'v'; n]);
+            let s = String::from_utf8(out).unwrap();
+            let (len, _) = s.split_once(' ').unwrap();
+            assert_eq!(len.parse::<usize>().unwrap(), s.len(), "{n}");
+        }
     }
 
     #[test]
     fn parses_pax_times() {
         assert_eq!(parse_time(b"1700000000"), Some((1_700_000_000, 0)));
-        assert_eq!(parse_time(b"1700000000.25"), Some((1_700_000_000, 250_000_000)));
+        assert_eq!(
+            parse_time(b"1700000000.25"),
+            Some((1_700_000_000, 250_000_000))
+        );
         assert_eq!(parse_time(b"1.123456789999"), Some((1, 123_456_789)));
         assert_eq!(parse_time(b"-1.5"), Some((-2, 500_000_000)));
         assert_eq!(parse_time(b"-3"), Some((-3, 0)));

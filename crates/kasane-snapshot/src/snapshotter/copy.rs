@@ -12,7 +12,9 @@ use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
-use rustix::fs::{self as rfs, AtFlags, FileType, Gid, Mode, OFlags, Stat, Timespec, Timestamps, Uid};
+use rustix::fs::{
+    self as rfs, AtFlags, FileType, Gid, Mode, OFlags, Stat, Timespec, Timestamps, Uid,
+};
 use rustix::io::Errno;
 
 use crate::error::{SnapshotError, lossy, os};
@@ -46,9 +48,14 @@ pub(crate) fn copy_tree(src: &Path, dst: &Path) -> Result<(), SnapshotError> {
         }
     };
     let st = rfs::fstat(&sfd).map_err(root_err("reading metadata of"))?;
-    rfs::fchown(&dfd, Some(Uid::from_raw(st.st_uid)), Some(Gid::from_raw(st.st_gid)))
-        .map_err(root_err("setting owner of"))?;
-    rfs::fchmod(&dfd, Mode::from_raw_mode(st.st_mode & 0o7777)).map_err(root_err("setting mode of"))?;
+    rfs::fchown(
+        &dfd,
+        Some(Uid::from_raw(st.st_uid)),
+        Some(Gid::from_raw(st.st_gid)),
+    )
+    .map_err(root_err("setting owner of"))?;
+    rfs::fchmod(&dfd, Mode::from_raw_mode(st.st_mode & 0o7777))
+        .map_err(root_err("setting mode of"))?;
     let xattrs = sys::xattrs_at(sfd.as_fd(), b".").map_err(root_err("reading xattrs of"))?;
     for (k, v) in &xattrs {
         xattr_result(sys::set_xattr_fd(dfd.as_fd(), k, v), k, dst)?;
@@ -155,7 +162,10 @@ impl Copier<'_> {
         let e_read = self.err("reading", path);
         let e_xattr = self.err("reading xattrs of", path);
         let xattrs = sys::xattrs_at(node.parent, name.to_bytes()).map_err(e_xattr)?;
-        let owner = (Some(Uid::from_raw(st.st_uid)), Some(Gid::from_raw(st.st_gid)));
+        let owner = (
+            Some(Uid::from_raw(st.st_uid)),
+            Some(Gid::from_raw(st.st_gid)),
+        );
         let mode = Mode::from_raw_mode(st.st_mode & 0o7777);
         let full = dst.join(lossy(path));
         let dir = self.parent(path)?;
@@ -188,7 +198,11 @@ impl Copier<'_> {
                 let out = rfs::openat(
                     dir,
                     name,
-                    OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    OFlags::WRONLY
+                        | OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
                     Mode::from_raw_mode(0o600),
                 )
                 .map_err(&e_create)?;
@@ -210,8 +224,12 @@ impl Copier<'_> {
                 let target = rfs::readlinkat(node.parent, name, Vec::new()).map_err(&e_read)?;
                 rfs::symlinkat(target.as_c_str(), dir, name).map_err(&e_create)?;
             }
-            FileType::CharacterDevice | FileType::BlockDevice | FileType::Fifo | FileType::Socket => {
-                rfs::mknodat(dir, name, ft, Mode::from_raw_mode(0o600), st.st_rdev).map_err(&e_create)?;
+            FileType::CharacterDevice
+            | FileType::BlockDevice
+            | FileType::Fifo
+            | FileType::Socket => {
+                rfs::mknodat(dir, name, ft, Mode::from_raw_mode(0o600), st.st_rdev)
+                    .map_err(&e_create)?;
                 // Follows a symlink, but `name` is the node just created.
                 rfs::chmodat(dir, name, mode, AtFlags::empty()).map_err(&e_mode)?;
             }

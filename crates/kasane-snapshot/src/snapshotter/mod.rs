@@ -158,7 +158,11 @@ pub trait Snapshotter: Send + Sync {
     /// # Errors
     /// [`SnapshotError::AlreadyExists`] if `id` exists (committed, active or left over by a
     /// crash); [`SnapshotError::NotFound`] if Native's parent is missing.
-    fn prepare_layer(&self, id: &SnapshotId, parents: &[SnapshotId]) -> Result<PathBuf, SnapshotError>;
+    fn prepare_layer(
+        &self,
+        id: &SnapshotId,
+        parents: &[SnapshotId],
+    ) -> Result<PathBuf, SnapshotError>;
 
     /// How layers must be applied into directories from [`Self::prepare_layer`].
     fn whiteout_mode(&self) -> WhiteoutMode;
@@ -176,7 +180,11 @@ pub trait Snapshotter: Send + Sync {
     /// # Errors
     /// [`SnapshotError::AlreadyExists`] if `id` exists; [`SnapshotError::NotFound`] if Native's
     /// parent is missing.
-    fn prepare_active(&self, id: &SnapshotId, parents: &[SnapshotId]) -> Result<Vec<Mount>, SnapshotError>;
+    fn prepare_active(
+        &self,
+        id: &SnapshotId,
+        parents: &[SnapshotId],
+    ) -> Result<Vec<Mount>, SnapshotError>;
 
     /// The mounts of the active snapshot `id` made by [`Self::prepare_active`] with the same
     /// `parents` (to mount it again, for example after a reboot). Creates nothing.
@@ -300,7 +308,9 @@ impl Layout {
             // The root of a container's file system: not narrowed by the caller's umask.
             std::fs::set_permissions(&fs, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
             if work {
-                std::fs::DirBuilder::new().mode(0o700).create(self.work(id))?;
+                std::fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(self.work(id))?;
             }
             Ok(fs)
         })();
@@ -488,10 +498,19 @@ mod tests {
                 options: s(&["rbind", "rw"]),
             }]
         );
-        assert_eq!(stack_mounts(None, &s(&["/a"]))[0].options, s(&["rbind", "ro"]));
+        assert_eq!(
+            stack_mounts(None, &s(&["/a"]))[0].options,
+            s(&["rbind", "ro"])
+        );
         assert_eq!(
             stack_mounts(None, &s(&["/b", "/a"]))[0].options,
-            s(&["index=off", "redirect_dir=off", "metacopy=off", "ro", "lowerdir=/b:/a"])
+            s(&[
+                "index=off",
+                "redirect_dir=off",
+                "metacopy=off",
+                "ro",
+                "lowerdir=/b:/a"
+            ])
         );
         assert_eq!(
             stack_mounts(Some(("/u".into(), "/w".into())), &s(&["/a"]))[0].options,
@@ -512,8 +531,11 @@ mod tests {
         let l = Layout::open(t.path()).unwrap();
         let id: SnapshotId = "a".parse().unwrap();
         l.create(&id, true).unwrap();
-        assert!(matches!(l.create(&id, false), Err(SnapshotError::AlreadyExists { .. })));
-        assert_eq!(l.list().unwrap(), [id.clone()]);
+        assert!(matches!(
+            l.create(&id, false),
+            Err(SnapshotError::AlreadyExists { .. })
+        ));
+        assert_eq!(l.list().unwrap(), std::slice::from_ref(&id));
         l.remove(&id).unwrap();
         l.remove(&id).unwrap();
         assert!(l.list().unwrap().is_empty());

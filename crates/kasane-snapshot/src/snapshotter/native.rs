@@ -34,8 +34,16 @@ impl Native {
     }
 
     /// Creates `id` as a copy of `parents[0]` (or empty).
-    fn create_copy(&self, id: &SnapshotId, parents: &[SnapshotId], work: bool) -> Result<PathBuf, SnapshotError> {
-        let src = parents.first().map(|p| self.layout.require(p)).transpose()?;
+    fn create_copy(
+        &self,
+        id: &SnapshotId,
+        parents: &[SnapshotId],
+        work: bool,
+    ) -> Result<PathBuf, SnapshotError> {
+        let src = parents
+            .first()
+            .map(|p| self.layout.require(p))
+            .transpose()?;
         let fs = self.layout.create(id, work)?;
         if let Some(src) = src {
             copy::copy_tree(&src, &fs).inspect_err(|_| self.layout.cleanup(id))?;
@@ -45,7 +53,11 @@ impl Native {
 }
 
 impl Snapshotter for Native {
-    fn prepare_layer(&self, id: &SnapshotId, parents: &[SnapshotId]) -> Result<PathBuf, SnapshotError> {
+    fn prepare_layer(
+        &self,
+        id: &SnapshotId,
+        parents: &[SnapshotId],
+    ) -> Result<PathBuf, SnapshotError> {
         self.create_copy(id, parents, false)
     }
 
@@ -57,14 +69,26 @@ impl Snapshotter for Native {
         self.layout.commit(id)
     }
 
-    fn prepare_active(&self, id: &SnapshotId, parents: &[SnapshotId]) -> Result<Vec<Mount>, SnapshotError> {
+    fn prepare_active(
+        &self,
+        id: &SnapshotId,
+        parents: &[SnapshotId],
+    ) -> Result<Vec<Mount>, SnapshotError> {
         self.create_copy(id, parents, false)?;
-        self.mounts(id, parents).inspect_err(|_| self.layout.cleanup(id))
+        self.mounts(id, parents)
+            .inspect_err(|_| self.layout.cleanup(id))
     }
 
-    fn mounts(&self, id: &SnapshotId, _parents: &[SnapshotId]) -> Result<Vec<Mount>, SnapshotError> {
+    fn mounts(
+        &self,
+        id: &SnapshotId,
+        _parents: &[SnapshotId],
+    ) -> Result<Vec<Mount>, SnapshotError> {
         self.layout.require(id)?;
-        Ok(stack_mounts(Some((self.layout.fs_str(id), String::new())), &[]))
+        Ok(stack_mounts(
+            Some((self.layout.fs_str(id), String::new())),
+            &[],
+        ))
     }
 
     fn view(&self, id: &SnapshotId, _parents: &[SnapshotId]) -> Result<Vec<Mount>, SnapshotError> {

@@ -46,7 +46,11 @@ impl Overlay {
 }
 
 impl Snapshotter for Overlay {
-    fn prepare_layer(&self, id: &SnapshotId, _parents: &[SnapshotId]) -> Result<PathBuf, SnapshotError> {
+    fn prepare_layer(
+        &self,
+        id: &SnapshotId,
+        _parents: &[SnapshotId],
+    ) -> Result<PathBuf, SnapshotError> {
         self.layout.create(id, false)
     }
 
@@ -58,11 +62,16 @@ impl Snapshotter for Overlay {
         self.layout.commit(id)
     }
 
-    fn prepare_active(&self, id: &SnapshotId, parents: &[SnapshotId]) -> Result<Vec<Mount>, SnapshotError> {
+    fn prepare_active(
+        &self,
+        id: &SnapshotId,
+        parents: &[SnapshotId],
+    ) -> Result<Vec<Mount>, SnapshotError> {
         let lowers: Vec<&SnapshotId> = parents.iter().collect();
         self.lowers(&lowers)?;
         self.layout.create(id, true)?;
-        self.mounts(id, parents).inspect_err(|_| self.layout.cleanup(id))
+        self.mounts(id, parents)
+            .inspect_err(|_| self.layout.cleanup(id))
     }
 
     fn mounts(&self, id: &SnapshotId, parents: &[SnapshotId]) -> Result<Vec<Mount>, SnapshotError> {
@@ -127,7 +136,8 @@ fn probe(root: &Path) -> Result<(), SnapshotError> {
     let target = dir.join("m");
     let result = crate::sys::mount_all(&mounts, &target).and_then(|()| {
         // A whiteout must be creatable in the upper dir (it needs mknod in the upper fs).
-        let w = std::fs::write(target.join("f"), b"x").and_then(|()| std::fs::remove_file(target.join("f")));
+        let w = std::fs::write(target.join("f"), b"x")
+            .and_then(|()| std::fs::remove_file(target.join("f")));
         let u = crate::sys::unmount(&target);
         w.map_err(io_err)?;
         u

@@ -175,7 +175,7 @@ pub fn check(g: &GlobalOptions, a: CheckArgs) -> anyhow::Result<u8> {
             if report.leftovers.is_empty() || a.repair {
                 ""
             } else {
-                " (run `kasane system check --repair` or `kasane image prune` to remove them)"
+                " (not errors: `kasane system check --repair` removes them)"
             }
         );
     }

@@ -488,6 +488,29 @@ fn print_fn() -> ValueFunc {
     })
 }
 
+/// Go `fmt.Sprint` (`ln`: `Sprintln`) over the Go printer, so nil pointers, structs and
+/// floats print as they do in docker.
+fn sprint_fn(ln: bool) -> ValueFunc {
+    func(move |args| {
+        let mut out = String::new();
+        with_current(|registry| {
+            for (i, arg) in args.iter().enumerate() {
+                let is_string = matches!(arg, Value::String(_));
+                let previous_string = i > 0 && matches!(args[i - 1], Value::String(_));
+                // Sprint separates operands when neither is a string; Sprintln always does.
+                if i > 0 && (ln || !(is_string || previous_string)) {
+                    out.push(' ');
+                }
+                go_sprint(arg, registry, false, &mut out);
+            }
+        });
+        if ln {
+            out.push('\n');
+        }
+        Ok(Value::from(out))
+    })
+}
+
 /// Go `index`, except that a missing key of a `map[string]string` is `""` (its zero value).
 fn index_fn() -> ValueFunc {
     func(|args| {
@@ -527,6 +550,8 @@ fn docker_funcs() -> FuncMap {
     let mut funcs = FuncMap::new();
     funcs.insert(PRINT.into(), print_fn());
     funcs.insert("index".into(), index_fn());
+    funcs.insert("print".into(), sprint_fn(false));
+    funcs.insert("println".into(), sprint_fn(true));
     funcs.insert(
         "json".into(),
         func(|args| {
@@ -591,6 +616,8 @@ fn header_funcs() -> FuncMap {
     let mut funcs = FuncMap::new();
     funcs.insert(PRINT.into(), print_fn());
     funcs.insert("index".into(), index_fn());
+    funcs.insert("print".into(), sprint_fn(false));
+    funcs.insert("println".into(), sprint_fn(true));
     funcs.insert("pad".into(), pad_fn());
     for name in ["json", "title", "lower", "upper"] {
         funcs.insert(

@@ -142,6 +142,9 @@ outputs! { image_data();
     // Go built-ins.
     printf: r#"{{printf "%s-%d" .Os .Size}}"# => "linux-1982307";
     println: "{{println .Os .Size}}" => "linux 1982307\n";
+    print_spacing: r#"{{print .Os .Size 1 "x" 2}}"# => "linux1982307 1x2";
+    print_go_values: "{{print .Config.Healthcheck .Ratio .Nothing}}" => "<nil> 1e+06 <nil>";
+    root_is_a_struct_in_json_order: "{{json .RootFS}}" => r#"{"Type":"layers","Layers":["sha256:1","sha256:2","sha256:3","sha256:4"]}"#;
     eq: r#"{{eq .Os "linux"}} {{ne .Os "linux"}}"# => "true false";
     slice: "{{slice .RepoTags 1}}" => "[demo:latest]";
     range_map: "{{range $k, $v := .Config.Labels}}{{$k}}={{$v}};{{end}}" => "a=b;com.example.a=<x&y>;";
@@ -293,6 +296,13 @@ fn execution_errors() {
             other => panic!("{source:?}: expected an execution error, got {other:?}"),
         }
     }
+}
+
+#[test]
+fn shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Template>();
+    assert_send_sync::<Data>();
 }
 
 #[test]

@@ -90,7 +90,8 @@ impl Hints {
         Hints::default()
     }
 
-    /// Adds a rule; later rules win over earlier ones for the same path.
+    /// Adds a rule; later rules win over earlier ones for the same path. The empty path is
+    /// the object itself.
     #[must_use]
     pub fn with(mut self, path: &str, ty: GoType) -> Self {
         let segments = path
@@ -132,6 +133,7 @@ impl Hints {
     /// `docker image inspect` (classic layout, `docker-formats.md` §5.2).
     pub fn image_inspect() -> Self {
         let mut hints = Hints::new()
+            .with("", GoType::Struct)
             .with("RepoTags", GoType::Slice)
             .with("RepoDigests", GoType::Slice)
             .with("Parent", GoType::String)
@@ -156,6 +158,7 @@ impl Hints {
     /// `docker container inspect` (classic, `docker-formats.md` §5.3).
     pub fn container_inspect() -> Self {
         Hints::new()
+            .with("", GoType::Struct)
             .with("Args", GoType::Slice)
             .with("State", GoType::Struct)
             .with("State.Health", GoType::Struct)
