@@ -19,7 +19,6 @@ use kasane_store::copy::{CopyOptions, copy_graph};
 use kasane_store::metadata::TargetDescriptor;
 use kasane_store::{Provider, read_blob};
 
-
 use crate::Engine;
 use crate::error::{EngineError, Result};
 use crate::lease::Lease;
@@ -91,7 +90,14 @@ impl Engine {
         let host = Platform::host();
         for image in archive.images() {
             let lease = Lease::take(&mut self.metadata)?;
-            let loaded = self.load_one(archive.as_provider(), image, &host, subject, &lease, &mut report);
+            let loaded = self.load_one(
+                archive.as_provider(),
+                image,
+                &host,
+                subject,
+                &lease,
+                &mut report,
+            );
             let released = lease.release(&mut self.metadata);
             if let Err(e) = loaded {
                 if let Err(gc) = self.gc() {
@@ -162,7 +168,8 @@ impl Engine {
         }
         let id = unpacked.record.id.clone();
         let record = unpacked.record;
-        self.metadata.write(|tx| tx.insert_image(&record).map(drop))?;
+        self.metadata
+            .write(|tx| tx.insert_image(&record).map(drop))?;
         self.apply_loaded_names(id, names, report)
     }
 
@@ -210,7 +217,12 @@ impl Engine {
     /// # Errors
     /// `NoSuchImage` for a name that matches nothing (before anything is written); store
     /// errors while copying.
-    pub fn save(&mut self, names: &[String], format: ArchiveFormat, out: &mut (dyn Write + Send)) -> Result<()> {
+    pub fn save(
+        &mut self,
+        names: &[String],
+        format: ArchiveFormat,
+        out: &mut (dyn Write + Send),
+    ) -> Result<()> {
         let mut images: Vec<SaveImage> = Vec::new();
         for name in names {
             let (record, matched) = self.resolve_image(name)?;
@@ -236,12 +248,17 @@ impl Engine {
             let root = Descriptor::new(
                 kasane_oci::media_type::OCI_MANIFEST,
                 record.manifest_digest.clone(),
-                self.store.contains(&record.manifest_digest)?.ok_or_else(|| {
-                    EngineError::invalid_image(
-                        name.clone(),
-                        format!("manifest {} is missing; run `kasane system check`", record.manifest_digest),
-                    )
-                })?,
+                self.store
+                    .contains(&record.manifest_digest)?
+                    .ok_or_else(|| {
+                        EngineError::invalid_image(
+                            name.clone(),
+                            format!(
+                                "manifest {} is missing; run `kasane system check`",
+                                record.manifest_digest
+                            ),
+                        )
+                    })?,
             );
             // The stored manifest knows its own media type; read it to describe it right.
             let root = self.described_manifest(root)?;

@@ -19,7 +19,8 @@ pub fn apply_change(config: &mut Map<String, Value>, change: &str) -> Result<()>
         Some((w, r)) => (w, r.trim()),
         None => (change, ""),
     };
-    let bad = |why: &str| EngineError::InvalidArgument(format!("invalid --change {change:?}: {why}"));
+    let bad =
+        |why: &str| EngineError::InvalidArgument(format!("invalid --change {change:?}: {why}"));
     if rest.is_empty() {
         return Err(bad("missing arguments"));
     }
@@ -86,7 +87,10 @@ pub fn apply_change(config: &mut Map<String, Value>, change: &str) -> Result<()>
             config.insert("User".into(), Value::String(rest.to_owned()));
         }
         "WORKDIR" => {
-            let current = config.get("WorkingDir").and_then(Value::as_str).unwrap_or("/");
+            let current = config
+                .get("WorkingDir")
+                .and_then(Value::as_str)
+                .unwrap_or("/");
             let dir = if rest.starts_with('/') {
                 rest.to_owned()
             } else {
@@ -222,12 +226,21 @@ mod tests {
     fn changes_edit_the_config() {
         let cases: &[(&[&str], Value)] = &[
             (&["CMD [\"httpd\",\"-f\"]"], json!({"Cmd": ["httpd", "-f"]})),
-            (&["CMD echo hi"], json!({"Cmd": ["/bin/sh", "-c", "echo hi"]})),
+            (
+                &["CMD echo hi"],
+                json!({"Cmd": ["/bin/sh", "-c", "echo hi"]}),
+            ),
             (&["ENV A=b C=\"d e\""], json!({"Env": ["A=b", "C=d e"]})),
             (&["ENV A b c", "ENV A=z"], json!({"Env": ["A=z"]})),
-            (&["EXPOSE 80 443/udp"], json!({"ExposedPorts": {"80/tcp": {}, "443/udp": {}}})),
+            (
+                &["EXPOSE 80 443/udp"],
+                json!({"ExposedPorts": {"80/tcp": {}, "443/udp": {}}}),
+            ),
             (&["LABEL a=b"], json!({"Labels": {"a": "b"}})),
-            (&["WORKDIR /app", "WORKDIR sub"], json!({"WorkingDir": "/app/sub"})),
+            (
+                &["WORKDIR /app", "WORKDIR sub"],
+                json!({"WorkingDir": "/app/sub"}),
+            ),
             (&["VOLUME [\"/data\"]"], json!({"Volumes": {"/data": {}}})),
             (&["USER nobody"], json!({"User": "nobody"})),
         ];

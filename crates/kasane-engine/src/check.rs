@@ -53,7 +53,10 @@ impl Engine {
 
         // Blobs.
         let mut bad_blobs: HashSet<Digest> = HashSet::new();
-        let blobs: Vec<(Digest, u64)> = self.store.list_blobs()?.collect::<kasane_store::Result<_>>()?;
+        let blobs: Vec<(Digest, u64)> = self
+            .store
+            .list_blobs()?
+            .collect::<kasane_store::Result<_>>()?;
         let present: HashSet<Digest> = blobs.iter().map(|(d, _)| d.clone()).collect();
         for (digest, _) in &blobs {
             report.blobs_checked += 1;
@@ -143,7 +146,8 @@ impl Engine {
         }
         let known_dirs: HashSet<&str> = layers.iter().map(|l| l.snapshot_id.as_str()).collect();
         for dir in self.snapshots.list()? {
-            if !known_dirs.contains(dir.as_str()) && !marked.leased_snapshots.contains(dir.as_str()) {
+            if !known_dirs.contains(dir.as_str()) && !marked.leased_snapshots.contains(dir.as_str())
+            {
                 report.leftovers.push(format!(
                     "snapshot directory {} belongs to no layer",
                     dir.as_str()
@@ -166,7 +170,9 @@ impl Engine {
         if repair {
             for digest in &bad_blobs {
                 self.store.delete(digest)?;
-                report.repaired.push(format!("deleted corrupt blob {digest}"));
+                report
+                    .repaired
+                    .push(format!("deleted corrupt blob {digest}"));
             }
             if !bad_layers.is_empty() {
                 self.metadata.write(|tx| {
@@ -195,9 +201,9 @@ impl Engine {
                 + gc.dead_leases
                 + gc.ingests;
             if cleaned > 0 {
-                report
-                    .repaired
-                    .push(format!("removed {cleaned} leftovers of interrupted operations"));
+                report.repaired.push(format!(
+                    "removed {cleaned} leftovers of interrupted operations"
+                ));
             }
             report.errors.clear();
         }

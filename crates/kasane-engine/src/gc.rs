@@ -51,7 +51,10 @@ impl Engine {
         let mut report = GcReport::default();
 
         // (2) List the disk before marking.
-        let blobs_on_disk: Vec<(Digest, u64)> = self.store.list_blobs()?.collect::<kasane_store::Result<_>>()?;
+        let blobs_on_disk: Vec<(Digest, u64)> = self
+            .store
+            .list_blobs()?
+            .collect::<kasane_store::Result<_>>()?;
         let dirs_on_disk: Vec<SnapshotId> = self.snapshots.list()?;
         let ingests = self.store.list_ingests()?;
 
@@ -115,7 +118,11 @@ impl Engine {
                 match self.store.abort_ingest(&ingest.reference) {
                     Ok(()) => report.ingests += 1,
                     // Taken by a writer or removed by another process since it was listed.
-                    Err(e) if matches!(e.kind(), kasane_store::ErrorKind::Conflict | kasane_store::ErrorKind::NotFound) => {}
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            kasane_store::ErrorKind::Conflict | kasane_store::ErrorKind::NotFound
+                        ) => {}
                     Err(e) => return Err(e.into()),
                 }
             }

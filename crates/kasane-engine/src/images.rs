@@ -93,7 +93,10 @@ impl Engine {
         let (tags, digests) = self
             .metadata
             .read(|tx| Ok((tx.tags_of(id)?, tx.repo_digests_of(id)?)))?;
-        let tags = tags.iter().filter_map(|t| t.parse::<Reference>().ok()).collect();
+        let tags = tags
+            .iter()
+            .filter_map(|t| t.parse::<Reference>().ok())
+            .collect();
         let digests = digests
             .iter()
             .filter_map(|(repo, d)| format!("{repo}@{d}").parse::<Reference>().ok())
@@ -128,7 +131,10 @@ impl Engine {
         let size = self.store.contains(&record.id.0)?.ok_or_else(|| {
             EngineError::invalid_image(
                 record.id.to_string(),
-                format!("config blob {} is missing from the store; run `kasane system check`", record.id),
+                format!(
+                    "config blob {} is missing from the store; run `kasane system check`",
+                    record.id
+                ),
             )
         })?;
         let desc = Descriptor::new(
@@ -169,7 +175,8 @@ impl Engine {
             if let Some((top, lower)) = dirs.split_first() {
                 data.insert("UpperDir".to_owned(), top.display().to_string());
                 if !lower.is_empty() {
-                    let joined: Vec<String> = lower.iter().map(|d| d.display().to_string()).collect();
+                    let joined: Vec<String> =
+                        lower.iter().map(|d| d.display().to_string()).collect();
                     data.insert("LowerDir".to_owned(), joined.join(":"));
                 }
             }
@@ -177,7 +184,11 @@ impl Engine {
             data.insert("Dir".to_owned(), top.display().to_string());
         }
         Ok(GraphDriver {
-            name: if name == "overlay" { "overlay2".to_owned() } else { "vfs".to_owned() },
+            name: if name == "overlay" {
+                "overlay2".to_owned()
+            } else {
+                "vfs".to_owned()
+            },
             data,
         })
     }
@@ -188,7 +199,10 @@ impl Engine {
         let (config, _) = self.config_of(&record)?;
         let mut sizes = Vec::with_capacity(record.layers.len());
         for l in &record.layers {
-            let size = self.metadata.read(|tx| tx.layer(&l.chain_id))?.map_or(0, |r| r.size);
+            let size = self
+                .metadata
+                .read(|tx| tx.layer(&l.chain_id))?
+                .map_or(0, |r| r.size);
             sizes.push(size);
         }
         let mut out = Vec::new();

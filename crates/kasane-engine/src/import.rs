@@ -13,7 +13,9 @@ use kasane_snapshot::SnapshotId;
 use kasane_snapshot::archive::{self, ApplyOptions};
 use kasane_store::Ingester;
 use kasane_store::lock::FileLock;
-use kasane_store::metadata::{ImageLayer, ImageRecord, LayerRecord, LeaseResource, TargetDescriptor};
+use kasane_store::metadata::{
+    ImageLayer, ImageRecord, LayerRecord, LeaseResource, TargetDescriptor,
+};
 use serde_json::{Map, Value, json};
 
 use crate::Engine;
@@ -159,7 +161,11 @@ impl Engine {
             manifest_bytes.len() as u64,
         );
         for d in [&config_desc, &manifest_desc] {
-            lease.add(&mut self.metadata, LeaseResource::Blob, &d.digest.to_string())?;
+            lease.add(
+                &mut self.metadata,
+                LeaseResource::Blob,
+                &d.digest.to_string(),
+            )?;
         }
         write_small_blob(&*self.store, &config_desc, &config_bytes)?;
         write_small_blob(&*self.store, &manifest_desc, &manifest_bytes)?;

@@ -31,12 +31,12 @@ mod remove;
 mod resolve;
 mod usage;
 
+pub use archive_io::{ArchiveFormat, LoadReport};
 pub use check::CheckReport;
 pub use error::{EngineError, ErrorKind, Result};
 pub use gc::GcReport;
 pub use images::{HistoryEntry, ImageDetails, ImageSummary};
 pub use import::ImportOptions;
-pub use archive_io::{ArchiveFormat, LoadReport};
 pub use remove::{PruneReport, RemoveEvent};
 pub use usage::{DiskUsage, ImageUsage};
 

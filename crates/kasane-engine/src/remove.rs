@@ -56,7 +56,11 @@ impl Engine {
 
     /// Removes the images or references named (`docker rmi`). Each name is handled on its
     /// own; the result per name is its events or its error, in order.
-    pub fn remove_images(&mut self, names: &[String], force: bool) -> Vec<Result<Vec<RemoveEvent>>> {
+    pub fn remove_images(
+        &mut self,
+        names: &[String],
+        force: bool,
+    ) -> Vec<Result<Vec<RemoveEvent>>> {
         let mut results = Vec::with_capacity(names.len());
         for name in names {
             results.push(self.remove_one(name, force));
@@ -130,7 +134,14 @@ impl Engine {
         if delete {
             events.push(RemoveEvent::Deleted(id.to_string()));
             let report = self.gc()?;
-            events.extend(deleted_layers(&record.layers.iter().map(|l| l.chain_id.clone()).collect::<Vec<_>>(), &report.layer_ids()));
+            events.extend(deleted_layers(
+                &record
+                    .layers
+                    .iter()
+                    .map(|l| l.chain_id.clone())
+                    .collect::<Vec<_>>(),
+                &report.layer_ids(),
+            ));
         }
         Ok(events)
     }
@@ -164,14 +175,21 @@ impl Engine {
                 report.events.push(RemoveEvent::Untagged(d.familiar()));
             }
             report.events.push(RemoveEvent::Deleted(img.id.to_string()));
-            doomed.push((img.id.clone(), record.layers.iter().map(|l| l.chain_id.clone()).collect()));
+            doomed.push((
+                img.id.clone(),
+                record.layers.iter().map(|l| l.chain_id.clone()).collect(),
+            ));
         }
         if doomed.is_empty() {
             return Ok(report);
         }
         let gc = self.gc()?;
         let removed = gc.layer_ids();
-        let sizes: HashMap<ChainId, u64> = gc.layers.iter().map(|l| (l.chain_id.clone(), l.size)).collect();
+        let sizes: HashMap<ChainId, u64> = gc
+            .layers
+            .iter()
+            .map(|l| (l.chain_id.clone(), l.size))
+            .collect();
         let mut counted = BTreeSet::new();
         let mut events = Vec::new();
         for (id, chains) in &doomed {
@@ -201,7 +219,10 @@ impl Engine {
 }
 
 /// `Deleted:` lines for an image's layers that the collection removed, top layer first.
-fn deleted_layers(chains: &[ChainId], removed: &std::collections::HashSet<ChainId>) -> Vec<RemoveEvent> {
+fn deleted_layers(
+    chains: &[ChainId],
+    removed: &std::collections::HashSet<ChainId>,
+) -> Vec<RemoveEvent> {
     chains
         .iter()
         .rev()

@@ -17,10 +17,12 @@ use kasane_oci::{
     ChainId, Descriptor, DiffId, Digest, DigestingReader, ImageConfig, ImageId, Manifest,
     ManifestKind, chain_ids, media_type,
 };
-use kasane_snapshot::{SnapshotId, Snapshotter};
 use kasane_snapshot::archive::{self, ApplyOptions};
-use kasane_store::metadata::{ImageLayer, ImageRecord, LayerRecord, LeaseResource, TargetDescriptor};
+use kasane_snapshot::{SnapshotId, Snapshotter};
 use kasane_store::local::{IngestRef, LocalStore};
+use kasane_store::metadata::{
+    ImageLayer, ImageRecord, LayerRecord, LeaseResource, TargetDescriptor,
+};
 use kasane_store::{BlobWriter, Ingester, Provider, read_blob};
 
 use crate::Engine;
@@ -131,7 +133,11 @@ impl Engine {
                     let id = self.metadata.write(|tx| tx.next_snapshot_id())?;
                     lease.add(&mut self.metadata, LeaseResource::Snapshot, &id)?;
                     if !has_blob {
-                        lease.add(&mut self.metadata, LeaseResource::Blob, &layer.digest.to_string())?;
+                        lease.add(
+                            &mut self.metadata,
+                            LeaseResource::Blob,
+                            &layer.digest.to_string(),
+                        )?;
                     }
                     let snapshot = crate::snap_id(&id)?;
                     jobs.push(LayerJob {
@@ -148,10 +154,18 @@ impl Engine {
             }
         }
         for d in [&manifest.config, desc] {
-            lease.add(&mut self.metadata, LeaseResource::Blob, &d.digest.to_string())?;
+            lease.add(
+                &mut self.metadata,
+                LeaseResource::Blob,
+                &d.digest.to_string(),
+            )?;
         }
         for d in &blob_only {
-            lease.add(&mut self.metadata, LeaseResource::Blob, &d.digest.to_string())?;
+            lease.add(
+                &mut self.metadata,
+                LeaseResource::Blob,
+                &d.digest.to_string(),
+            )?;
         }
 
         let ctx = Ctx {
@@ -209,12 +223,15 @@ impl Engine {
         let mut size = 0u64;
         let mut layers = Vec::with_capacity(chains.len());
         for (i, layer) in manifest.layers.iter().enumerate() {
-            let rec = self.metadata.read(|tx| tx.layer(&chains[i]))?.ok_or_else(|| {
-                EngineError::Conflict(format!(
-                    "layer {} was removed while image {subject} was being unpacked; try again",
-                    chains[i]
-                ))
-            })?;
+            let rec = self
+                .metadata
+                .read(|tx| tx.layer(&chains[i]))?
+                .ok_or_else(|| {
+                    EngineError::Conflict(format!(
+                        "layer {} was removed while image {subject} was being unpacked; try again",
+                        chains[i]
+                    ))
+                })?;
             size += rec.size;
             layers.push(ImageLayer {
                 chain_id: chains[i].clone(),
@@ -263,7 +280,12 @@ struct Ctx<'a> {
 }
 
 /// Applies every job, in parallel for overlay, in order for native.
-fn run_jobs(ctx: &Ctx<'_>, src: &dyn Provider, jobs: &[LayerJob], subject: &str) -> Result<Vec<Applied>> {
+fn run_jobs(
+    ctx: &Ctx<'_>,
+    src: &dyn Provider,
+    jobs: &[LayerJob],
+    subject: &str,
+) -> Result<Vec<Applied>> {
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
@@ -350,9 +372,11 @@ fn apply_job(ctx: &Ctx<'_>, src: &dyn Provider, job: &LayerJob, subject: &str) -
             .map_err(|e| unpack_err(Box::new(e)))?;
         let stats = match compression {
             Compression::None => archive::apply(&dir, &mut buffered, &opts),
-            Compression::Gzip => {
-                archive::apply(&dir, flate2::bufread::MultiGzDecoder::new(&mut buffered), &opts)
-            }
+            Compression::Gzip => archive::apply(
+                &dir,
+                flate2::bufread::MultiGzDecoder::new(&mut buffered),
+                &opts,
+            ),
             Compression::Zstd => {
                 let dec = zstd::stream::read::Decoder::with_buffer(&mut buffered)
                     .map_err(|e| unpack_err(Box::new(e)))?;
@@ -361,8 +385,7 @@ fn apply_job(ctx: &Ctx<'_>, src: &dyn Provider, job: &LayerJob, subject: &str) -
         }
         .map_err(|e| unpack_err(Box::new(e)))?;
         // Whatever follows the compressed stream still belongs to the blob.
-        std::io::copy(&mut buffered, &mut std::io::sink())
-            .map_err(|e| unpack_err(Box::new(e)))?;
+        std::io::copy(&mut buffered, &mut std::io::sink()).map_err(|e| unpack_err(Box::new(e)))?;
         stats
     };
     let writer = tee.sink.take();
@@ -387,7 +410,8 @@ fn apply_job(ctx: &Ctx<'_>, src: &dyn Provider, job: &LayerJob, subject: &str) -
         ));
     }
     if let Some(w) = writer {
-        w.commit().map_err(|e| EngineError::invalid_image(subject, e))?;
+        w.commit()
+            .map_err(|e| EngineError::invalid_image(subject, e))?;
     }
     let fingerprint = kasane_snapshot::fingerprint(&dir)?;
     Ok(Applied {
@@ -477,7 +501,9 @@ pub(crate) fn write_small_blob(
     bytes: &[u8],
 ) -> kasane_store::Result<()> {
     let mut w = dst.writer(Some(desc))?;
-    let resumed = usize::try_from(w.offset()).unwrap_or(usize::MAX).min(bytes.len());
+    let resumed = usize::try_from(w.offset())
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
     w.write_all(&bytes[resumed..])
         .map_err(|source| kasane_store::StoreError::Stream {
             what: format!("writing blob {}", desc.digest),

@@ -45,7 +45,8 @@ pub struct CopyOptions<'a> {
     /// Follow only index children whose platform matches (children without a platform are
     /// followed). `None`: every child.
     pub platform: Option<Platform>,
-    /// How many blobs are copied at once (at least 1).
+    /// How many blobs are copied at once (at least 1). Sinks that serialise writes (the tar
+    /// writers) gain nothing from more than 1, and 1 keeps their entry order reproducible.
     pub jobs: usize,
     /// Called for every [`ProgressEvent`], from worker threads.
     pub progress: Option<&'a (dyn Fn(&ProgressEvent<'_>) + Sync)>,

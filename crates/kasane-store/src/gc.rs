@@ -98,7 +98,9 @@ pub fn mark(tx: &Tx<'_>, provider: &dyn Provider) -> Result<Marked> {
 fn mark_graph(provider: &dyn Provider, desc: &Descriptor, out: &mut HashSet<Digest>, depth: u32) {
     out.insert(desc.digest.clone());
     // Indexes nest rarely and shallowly; a cycle would need a hash collision, but bound it.
-    if depth > 8 || !(media_type::is_manifest(&desc.media_type) || media_type::is_index(&desc.media_type)) {
+    if depth > 8
+        || !(media_type::is_manifest(&desc.media_type) || media_type::is_index(&desc.media_type))
+    {
         return;
     }
     let Ok(bytes) = read_blob(provider, desc) else {

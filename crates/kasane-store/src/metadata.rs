@@ -535,7 +535,12 @@ impl Tx<'_> {
     }
 
     /// Records that `repository` (full name, no tag) knows `image` by manifest `digest`.
-    pub fn add_repo_digest(&self, repository: &str, digest: &Digest, image: &ImageId) -> Result<()> {
+    pub fn add_repo_digest(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        image: &ImageId,
+    ) -> Result<()> {
         self.execute(
             "INSERT INTO repo_digests (repository, digest, image_id) VALUES (?1, ?2, ?3)
              ON CONFLICT(repository, digest) DO UPDATE SET image_id = excluded.image_id",
@@ -642,8 +647,11 @@ impl Tx<'_> {
 
     /// Forgets a committed layer (its directory is removed by the caller afterwards).
     pub fn delete_layer(&self, chain_id: &ChainId) -> Result<()> {
-        self.execute("DELETE FROM layers WHERE chain_id = ?1", [chain_id.to_string()])
-            .map_err(db(format!("deleting layer {chain_id}")))?;
+        self.execute(
+            "DELETE FROM layers WHERE chain_id = ?1",
+            [chain_id.to_string()],
+        )
+        .map_err(db(format!("deleting layer {chain_id}")))?;
         Ok(())
     }
 
@@ -656,9 +664,11 @@ impl Tx<'_> {
         )
         .map_err(db("allocating a snapshot id"))?;
         let v: i64 = self
-            .query_row("SELECT value FROM counters WHERE name = 'snapshot'", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT value FROM counters WHERE name = 'snapshot'",
+                [],
+                |r| r.get(0),
+            )
             .map_err(db("allocating a snapshot id"))?;
         Ok(v.to_string())
     }
@@ -716,7 +726,9 @@ impl Tx<'_> {
             .prepare_cached("SELECT kind, key FROM lease_resources WHERE lease_id = ?1")
             .map_err(db(format!("reading lease {lease}")))?;
         let rows = stmt
-            .query_map([lease], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .query_map([lease], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
             .map_err(db(format!("reading lease {lease}")))?
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(db(format!("reading lease {lease}")))?;
@@ -845,8 +857,15 @@ mod tests {
             vec![img.id.clone()]
         );
         md.write(|tx| tx.delete_image(&img.id)).unwrap();
-        assert_eq!(md.read(|tx| tx.tag("docker.io/library/a:latest")).unwrap(), None);
-        assert!(md.read(|tx| tx.repo_digests_of(&img.id)).unwrap().is_empty());
+        assert_eq!(
+            md.read(|tx| tx.tag("docker.io/library/a:latest")).unwrap(),
+            None
+        );
+        assert!(
+            md.read(|tx| tx.repo_digests_of(&img.id))
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -867,6 +886,9 @@ mod tests {
         };
         assert!(md.write(|tx| tx.insert_layer(&layer)).unwrap());
         assert!(!md.write(|tx| tx.insert_layer(&layer)).unwrap());
-        assert_eq!(md.read(|tx| tx.layer(&layer.chain_id)).unwrap(), Some(layer));
+        assert_eq!(
+            md.read(|tx| tx.layer(&layer.chain_id)).unwrap(),
+            Some(layer)
+        );
     }
 }

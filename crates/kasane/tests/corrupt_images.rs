@@ -6,12 +6,26 @@ mod common;
 
 use common::Kasane;
 use kasane_testsupport::hostile::{Expect, corpus};
-use kasane_testsupport::{Compression, DockerArchive, DockerArchiveFormat, ImageBuilder, LayerBuilder, OciLayout};
+use kasane_testsupport::{
+    Compression, DockerArchive, DockerArchiveFormat, ImageBuilder, LayerBuilder, OciLayout,
+};
 
 fn good_image(seed: u64) -> kasane_testsupport::Image {
     ImageBuilder::new()
-        .layer(LayerBuilder::new(seed).dir("a").random_file("a/f", 10_000).build(), "ADD a")
-        .layer(LayerBuilder::new(seed + 1).dir("b").random_file("b/g", 20_000).build(), "ADD b")
+        .layer(
+            LayerBuilder::new(seed)
+                .dir("a")
+                .random_file("a/f", 10_000)
+                .build(),
+            "ADD a",
+        )
+        .layer(
+            LayerBuilder::new(seed + 1)
+                .dir("b")
+                .random_file("b/g", 20_000)
+                .build(),
+            "ADD b",
+        )
         .compression(Compression::Gzip)
         .build()
 }
@@ -22,7 +36,11 @@ fn corrupt_images_are_refused_and_leave_nothing() {
     let cases = [
         ("wrong DiffID", base.with_wrong_diff_id(1), "diff"),
         ("wrong blob size", base.with_wrong_blob_size(0), "size"),
-        ("wrong blob digest", base.with_wrong_blob_digest(1), "digest"),
+        (
+            "wrong blob digest",
+            base.with_wrong_blob_digest(1),
+            "digest",
+        ),
         ("truncated gzip", base.truncate_gzip_layer(0), ""),
     ];
     for (name, image, word) in cases {
@@ -30,9 +48,15 @@ fn corrupt_images_are_refused_and_leave_nothing() {
             let k = Kasane::new();
             let path = k.path("bad.tar");
             if format == "oci" {
-                OciLayout::new().image("docker.io/library/bad:1", &image).write_archive(&path, Compression::None).unwrap();
+                OciLayout::new()
+                    .image("docker.io/library/bad:1", &image)
+                    .write_archive(&path, Compression::None)
+                    .unwrap();
             } else {
-                DockerArchive::new(DockerArchiveFormat::Oci).image(&["bad:1"], &image).write(&path).unwrap();
+                DockerArchive::new(DockerArchiveFormat::Oci)
+                    .image(&["bad:1"], &image)
+                    .write(&path)
+                    .unwrap();
             }
             let out = k.run(&["load", "-i", path.to_str().unwrap()]);
             let err = String::from_utf8_lossy(&out.stderr);
@@ -42,7 +66,10 @@ fn corrupt_images_are_refused_and_leave_nothing() {
                 continue;
             }
             assert!(!out.status.success(), "{name} ({format}) was accepted");
-            assert!(err.to_lowercase().contains(word), "{name} ({format}): {err}");
+            assert!(
+                err.to_lowercase().contains(word),
+                "{name} ({format}): {err}"
+            );
             assert_eq!(k.ok(&["images", "-q"]), "", "{name} ({format})");
             let left: Vec<String> = k
                 .store_files()
@@ -54,7 +81,10 @@ fn corrupt_images_are_refused_and_leave_nothing() {
             k.check_clean();
             // The good image still loads afterwards.
             let good = k.path("good.tar");
-            DockerArchive::new(DockerArchiveFormat::Oci).image(&["good:1"], &base).write(&good).unwrap();
+            DockerArchive::new(DockerArchiveFormat::Oci)
+                .image(&["good:1"], &base)
+                .write(&good)
+                .unwrap();
             k.ok(&["load", "-i", good.to_str().unwrap()]);
         }
     }
@@ -96,7 +126,12 @@ fn hostile_rootfs_tarballs_are_refused_or_confined_by_import() {
             .filter(|n| !n.starts_with("kasane.db"))
             .collect();
         root.sort();
-        assert_eq!(root, ["blobs", "gc.lock", "ingest", "snapshots", "tmp"], "{}", case.name);
+        assert_eq!(
+            root,
+            ["blobs", "gc.lock", "ingest", "snapshots", "tmp"],
+            "{}",
+            case.name
+        );
         k.check_clean();
         let _ = k.run(&["rmi", "hostile:1"]);
     }

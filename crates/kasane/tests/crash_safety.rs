@@ -8,7 +8,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Kasane;
-use kasane_testsupport::{Compression, DockerArchive, DockerArchiveFormat, ImageBuilder, LayerBuilder};
+use kasane_testsupport::{
+    Compression, DockerArchive, DockerArchiveFormat, ImageBuilder, LayerBuilder,
+};
 
 const KILLS: u64 = 24;
 
@@ -22,7 +24,10 @@ fn sigkilled_loads_leave_a_consistent_store() {
         .compression(Compression::Gzip)
         .build();
     let archive = k.path("image.tar");
-    DockerArchive::new(DockerArchiveFormat::Oci).image(&["crash:1"], &img).write(&archive).unwrap();
+    DockerArchive::new(DockerArchiveFormat::Oci)
+        .image(&["crash:1"], &img)
+        .write(&archive)
+        .unwrap();
     let archive = archive.to_str().unwrap().to_owned();
 
     // How long an uninterrupted load takes, on a scratch root.
@@ -34,7 +39,9 @@ fn sigkilled_loads_leave_a_consistent_store() {
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     for i in 0..KILLS {
         // Spread the kills over the whole load: a jittered slot per attempt.
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let jitter = (seed >> 33) % 1000;
         let at = full.mul_f64((i as f64 + jitter as f64 / 1000.0) / KILLS as f64);
         let mut child = k.std_cmd(&["load", "-q", "-i", &archive]).spawn().unwrap();
@@ -52,7 +59,10 @@ fn sigkilled_loads_leave_a_consistent_store() {
     }
     let out = k.ok(&["load", "-i", &archive]);
     assert_eq!(out, "Loaded image: crash:1\n");
-    assert_eq!(k.ok(&["images", "-q", "--no-trunc"]).trim(), img.id().as_str());
+    assert_eq!(
+        k.ok(&["images", "-q", "--no-trunc"]).trim(),
+        img.id().as_str()
+    );
     let repaired = k.ok(&["system", "check", "--repair"]);
     assert!(repaired.contains(" 0 errors"), "{repaired}");
     let after = k.check_clean();

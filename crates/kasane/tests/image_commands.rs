@@ -5,7 +5,9 @@
 mod common;
 
 use common::{Kasane, table};
-use kasane_testsupport::{DockerArchive, DockerArchiveFormat, History, ImageBuilder, LayerBuilder, classic};
+use kasane_testsupport::{
+    DockerArchive, DockerArchiveFormat, History, ImageBuilder, LayerBuilder, classic,
+};
 
 /// An nginx-like image: 3 layers, docker classic-builder history, ports, env.
 fn nginx_like(seed: u64) -> kasane_testsupport::Image {
@@ -27,17 +29,27 @@ fn nginx_like(seed: u64) -> kasane_testsupport::Image {
                 .dir("usr/share")
                 .dir("usr/share/nginx")
                 .dir("usr/share/nginx/html")
-                .file("usr/share/nginx/html/index.html", b"Welcome to nginx!\n".to_vec())
+                .file(
+                    "usr/share/nginx/html/index.html",
+                    b"Welcome to nginx!\n".to_vec(),
+                )
                 .random_file("usr/sbin-nginx", 300_000)
                 .build(),
             "/bin/sh -c apt-get install -y nginx",
         )
         .history(History::empty(classic::expose(&["80/tcp"])))
         .layer(
-            LayerBuilder::new(seed + 2).dir("etc").file("etc/nginx.conf", b"daemon off;\n".to_vec()).build(),
+            LayerBuilder::new(seed + 2)
+                .dir("etc")
+                .file("etc/nginx.conf", b"daemon off;\n".to_vec())
+                .build(),
             &classic::copy_file(b"daemon off;\n", "/etc/nginx.conf"),
         )
-        .history(History::empty(classic::cmd(&["nginx", "-g", "daemon off;"])))
+        .history(History::empty(classic::cmd(&[
+            "nginx",
+            "-g",
+            "daemon off;",
+        ])))
         .env("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
         .env("NGINX_VERSION=1.27.0")
         .expose("80/tcp")
@@ -47,7 +59,10 @@ fn nginx_like(seed: u64) -> kasane_testsupport::Image {
 
 fn load(k: &Kasane, tags: &[&str], image: &kasane_testsupport::Image) {
     let path = k.path(&format!("{}.tar", image.id().hex()));
-    DockerArchive::new(DockerArchiveFormat::Oci).image(tags, image).write(&path).unwrap();
+    DockerArchive::new(DockerArchiveFormat::Oci)
+        .image(tags, image)
+        .write(&path)
+        .unwrap();
     let out = k.ok(&["load", "-i", path.to_str().unwrap()]);
     for t in tags {
         assert!(out.contains(&format!("Loaded image: {t}")), "{out}");
@@ -63,21 +78,33 @@ fn exercise_1_images_lists_what_is_there() {
     load(&k, &["nginx:latest"], &img);
     let out = k.ok(&["images"]);
     let rows = table(&out);
-    assert_eq!(rows[0], ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]);
+    assert_eq!(
+        rows[0],
+        ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]
+    );
     assert_eq!(rows.len(), 2, "{out}");
     assert_eq!(rows[1][0], "nginx");
     assert_eq!(rows[1][1], "latest");
     assert_eq!(rows[1][2], &img.id().hex()[..12]);
     assert!(rows[1][3].ends_with(" ago"), "{out}");
-    assert!(rows[1][4].ends_with("kB") || rows[1][4].ends_with("MB"), "{out}");
+    assert!(
+        rows[1][4].ends_with("kB") || rows[1][4].ends_with("MB"),
+        "{out}"
+    );
     // docker images nginx / --filter / --format as in seed 002.
     assert_eq!(k.ok(&["images", "-q"]).trim(), &img.id().hex()[..12]);
     assert_eq!(table(&k.ok(&["images", "nginx"])).len(), 2);
     assert_eq!(table(&k.ok(&["images", "redis"])).len(), 1);
-    assert_eq!(table(&k.ok(&["images", "--filter", "dangling=true"])).len(), 1);
+    assert_eq!(
+        table(&k.ok(&["images", "--filter", "dangling=true"])).len(),
+        1
+    );
     let sized = k.ok(&["images", "--format", "{{.Repository}}:{{.Tag}} - {{.Size}}"]);
     assert!(sized.starts_with("nginx:latest - "), "{sized}");
-    assert_eq!(k.ok(&["images", "--no-trunc", "-q"]).trim(), img.id().as_str());
+    assert_eq!(
+        k.ok(&["images", "--no-trunc", "-q"]).trim(),
+        img.id().as_str()
+    );
 }
 
 #[test]
@@ -87,18 +114,27 @@ fn exercise_3_history_and_layer_count() {
     load(&k, &["nginx:latest"], &img);
     let out = k.ok(&["history", "nginx"]);
     let rows = table(&out);
-    assert_eq!(rows[0], ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]);
+    assert_eq!(
+        rows[0],
+        ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]
+    );
     // 6 history entries: 3 layers and 3 metadata steps, newest first.
     assert_eq!(rows.len(), 7, "{out}");
     assert_eq!(rows[1][0], &img.id().hex()[..12]);
-    assert!(rows[1][2].starts_with("/bin/sh -c #(nop)  CMD [\"nginx\""), "{out}");
+    assert!(
+        rows[1][2].starts_with("/bin/sh -c #(nop)  CMD [\"nginx\""),
+        "{out}"
+    );
     assert_eq!(rows[1][3], "0B");
     for r in &rows[2..] {
         assert_eq!(r[0], "<missing>", "{out}");
     }
     // CREATED BY is cut at 45 columns with an ellipsis.
     assert!(out.lines().any(|l| l.contains("…")), "{out}");
-    assert_eq!(k.ok(&["inspect", "--format={{len .RootFS.Layers}}", "nginx"]), "3\n");
+    assert_eq!(
+        k.ok(&["inspect", "--format={{len .RootFS.Layers}}", "nginx"]),
+        "3\n"
+    );
     let raw = k.ok(&["history", "-H=false", "--no-trunc", "nginx"]);
     assert!(raw.contains("CREATED AT"), "{raw}");
     assert!(raw.contains("300"), "{raw}");
@@ -110,11 +146,21 @@ fn exercise_8_inspect_format() {
     let k = Kasane::new();
     let img = nginx_like(20);
     load(&k, &["nginx:latest"], &img);
-    let size: u64 = k.ok(&["inspect", "--format={{.Size}}", "nginx"]).trim().parse().unwrap();
+    let size: u64 = k
+        .ok(&["inspect", "--format={{.Size}}", "nginx"])
+        .trim()
+        .parse()
+        .unwrap();
     let expected: u64 = 300_000 + 18 + 13 + 10 + 12;
     assert_eq!(size, expected);
-    assert_eq!(k.ok(&["inspect", "--format={{len .RootFS.Layers}}", "nginx"]), "3\n");
-    assert_eq!(k.ok(&["inspect", "--format={{.Config.ExposedPorts}}", "nginx"]), "map[80/tcp:{}]\n");
+    assert_eq!(
+        k.ok(&["inspect", "--format={{len .RootFS.Layers}}", "nginx"]),
+        "3\n"
+    );
+    assert_eq!(
+        k.ok(&["inspect", "--format={{.Config.ExposedPorts}}", "nginx"]),
+        "map[80/tcp:{}]\n"
+    );
     assert_eq!(
         k.ok(&["inspect", "--format={{.Config.Env}}", "nginx:latest"]),
         "[PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin NGINX_VERSION=1.27.0]\n"
@@ -137,8 +183,21 @@ fn exercise_8_inspect_format() {
     assert_eq!(
         keys,
         [
-            "Id", "RepoTags", "RepoDigests", "Parent", "Comment", "Created", "DockerVersion", "Author",
-            "Config", "Architecture", "Os", "Size", "GraphDriver", "RootFS", "Metadata"
+            "Id",
+            "RepoTags",
+            "RepoDigests",
+            "Parent",
+            "Comment",
+            "Created",
+            "DockerVersion",
+            "Author",
+            "Config",
+            "Architecture",
+            "Os",
+            "Size",
+            "GraphDriver",
+            "RootFS",
+            "Metadata"
         ]
     );
     let (code, err) = k.fail(&["inspect", "nosuch"]);
@@ -173,7 +232,13 @@ fn tag_rmi_and_dangling_images() {
     let (code, err) = k.fail(&["rmi", "nosuch"]);
     assert_eq!(code, 1);
     assert!(err.contains("No such image: nosuch:latest"), "{err}");
-    assert!(k.store_files().iter().all(|f| !f.starts_with("blobs/sha256/")), "{:?}", k.store_files());
+    assert!(
+        k.store_files()
+            .iter()
+            .all(|f| !f.starts_with("blobs/sha256/")),
+        "{:?}",
+        k.store_files()
+    );
     k.check_clean();
 }
 
@@ -184,7 +249,10 @@ fn a_moved_tag_leaves_a_dangling_image_that_prune_removes() {
     let v2 = nginx_like(50);
     load(&k, &["app:latest"], &v1);
     let path = k.path("v2.tar");
-    DockerArchive::new(DockerArchiveFormat::Oci).image(&["app:latest"], &v2).write(&path).unwrap();
+    DockerArchive::new(DockerArchiveFormat::Oci)
+        .image(&["app:latest"], &v2)
+        .write(&path)
+        .unwrap();
     let out = k.ok(&["load", "-i", path.to_str().unwrap()]);
     assert!(
         out.contains(&format!(
@@ -196,13 +264,26 @@ fn a_moved_tag_leaves_a_dangling_image_that_prune_removes() {
     let dangling = k.ok(&["images", "--filter", "dangling=true", "-q"]);
     assert_eq!(dangling.trim(), &v1.id().hex()[..12]);
     let rows = table(&k.ok(&["images"]));
-    assert!(rows.iter().any(|r| r[0] == "<none>" && r[1] == "<none>"), "{rows:?}");
+    assert!(
+        rows.iter().any(|r| r[0] == "<none>" && r[1] == "<none>"),
+        "{rows:?}"
+    );
     let out = k.ok(&["image", "prune", "-f"]);
     assert!(out.starts_with("Deleted Images:\ndeleted: "), "{out}");
     assert!(out.contains(v1.id().as_str()), "{out}");
-    assert!(out.trim_end().lines().last().unwrap().starts_with("Total reclaimed space: "), "{out}");
+    assert!(
+        out.trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("Total reclaimed space: "),
+        "{out}"
+    );
     assert_eq!(k.ok(&["images", "-q"]).trim(), &v2.id().hex()[..12]);
-    assert_eq!(k.ok(&["image", "prune", "-f"]), "Total reclaimed space: 0B\n");
+    assert_eq!(
+        k.ok(&["image", "prune", "-f"]),
+        "Total reclaimed space: 0B\n"
+    );
     k.check_clean();
 }
 
@@ -210,14 +291,25 @@ fn a_moved_tag_leaves_a_dangling_image_that_prune_removes() {
 fn exercise_7_system_df_reclaimable_is_what_prune_frees() {
     let k = Kasane::new();
     // Two images sharing a base layer.
-    let base = std::sync::Arc::new(LayerBuilder::new(7).dir("base").random_file("base/lib", 200_000).build());
+    let base = std::sync::Arc::new(
+        LayerBuilder::new(7)
+            .dir("base")
+            .random_file("base/lib", 200_000)
+            .build(),
+    );
     let a = ImageBuilder::new()
         .layer(std::sync::Arc::clone(&base), "ADD base")
-        .layer(LayerBuilder::new(8).random_file("a", 50_000).build(), "ADD a")
+        .layer(
+            LayerBuilder::new(8).random_file("a", 50_000).build(),
+            "ADD a",
+        )
         .build();
     let b = ImageBuilder::new()
         .layer(base, "ADD base")
-        .layer(LayerBuilder::new(9).random_file("b", 70_000).build(), "ADD b")
+        .layer(
+            LayerBuilder::new(9).random_file("b", 70_000).build(),
+            "ADD b",
+        )
         .build();
     load(&k, &["a:1"], &a);
     load(&k, &["b:1"], &b);
@@ -229,22 +321,46 @@ fn exercise_7_system_df_reclaimable_is_what_prune_frees() {
     // The shared base is counted once: 200 kB + 50 kB + 70 kB.
     assert_eq!(rows[1][3], "320kB", "{df}");
     assert_eq!(rows[1][4], "320kB (100%)", "{df}");
-    assert_eq!(rows.iter().map(|r| r[0].as_str()).collect::<Vec<_>>(), ["TYPE", "Images", "Containers", "Local Volumes", "Build Cache"]);
+    assert_eq!(
+        rows.iter().map(|r| r[0].as_str()).collect::<Vec<_>>(),
+        [
+            "TYPE",
+            "Images",
+            "Containers",
+            "Local Volumes",
+            "Build Cache"
+        ]
+    );
     let verbose = k.ok(&["system", "df", "-v"]);
-    assert!(verbose.starts_with("Images space usage:\n\nREPOSITORY"), "{verbose}");
+    assert!(
+        verbose.starts_with("Images space usage:\n\nREPOSITORY"),
+        "{verbose}"
+    );
     assert!(verbose.contains("200kB"), "shared size shown: {verbose}");
     // rmi of one keeps the other whole and the shared layer.
     k.ok(&["rmi", "a:1"]);
     k.check_clean();
-    assert_eq!(k.ok(&["inspect", "--format={{len .RootFS.Layers}}", "b:1"]), "2\n");
+    assert_eq!(
+        k.ok(&["inspect", "--format={{len .RootFS.Layers}}", "b:1"]),
+        "2\n"
+    );
     let df = table(&k.ok(&["system", "df"]));
     assert_eq!(df[1][3], "270kB");
     let reclaimable = df[1][4].split(' ').next().unwrap().to_owned();
     let pruned = k.ok(&["image", "prune", "-a", "-f"]);
-    assert!(pruned.ends_with(&format!("Total reclaimed space: {reclaimable}\n")), "{pruned} vs {reclaimable}");
+    assert!(
+        pruned.ends_with(&format!("Total reclaimed space: {reclaimable}\n")),
+        "{pruned} vs {reclaimable}"
+    );
     let out = k.ok(&["system", "prune", "-f"]);
     assert!(out.ends_with("Total reclaimed space: 0B\n"), "{out}");
-    assert_eq!(k.store_files().iter().filter(|f| f.starts_with("blobs/sha256/")).count(), 0);
+    assert_eq!(
+        k.store_files()
+            .iter()
+            .filter(|f| f.starts_with("blobs/sha256/"))
+            .count(),
+        0
+    );
 }
 
 #[test]
@@ -264,8 +380,18 @@ fn import_makes_a_runnable_one_layer_image() {
         tarball.to_str().unwrap(),
         "web:1",
     ]);
-    assert!(out.starts_with("sha256:") && out.trim().len() == 71, "{out}");
-    assert_eq!(k.ok(&["inspect", "--format={{.Config.Cmd}} {{.Config.ExposedPorts}} {{.Comment}}", "web:1"]), "[httpd -f] map[80/tcp:{}] hello\n");
+    assert!(
+        out.starts_with("sha256:") && out.trim().len() == 71,
+        "{out}"
+    );
+    assert_eq!(
+        k.ok(&[
+            "inspect",
+            "--format={{.Config.Cmd}} {{.Config.ExposedPorts}} {{.Comment}}",
+            "web:1"
+        ]),
+        "[httpd -f] map[80/tcp:{}] hello\n"
+    );
     let hist = table(&k.ok(&["history", "web:1"]));
     assert_eq!(hist.len(), 2);
     assert_eq!(hist[1].last().unwrap(), "hello");

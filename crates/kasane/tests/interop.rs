@@ -32,7 +32,10 @@ fn podman(dir: &Path, args: &[&str]) -> String {
 }
 
 fn skopeo_inspect(target: &str) -> serde_json::Value {
-    let out = Command::new("skopeo").args(["inspect", target]).output().unwrap();
+    let out = Command::new("skopeo")
+        .args(["inspect", target])
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "skopeo inspect {target}: {}",
@@ -70,11 +73,17 @@ fn sample_image() -> kasane_testsupport::Image {
 #[test]
 fn kasane_archives_load_in_podman_and_pass_skopeo() {
     require!(is_root(), "needs root (podman's store, overlay whiteouts)");
-    require!(have("podman") && have("skopeo"), "podman and skopeo are not installed");
+    require!(
+        have("podman") && have("skopeo"),
+        "podman and skopeo are not installed"
+    );
     let k = Kasane::new();
     let img = sample_image();
     let layout = k.path("layout");
-    OciLayout::new().image("docker.io/library/sample:1", &img).write(&layout).unwrap();
+    OciLayout::new()
+        .image("docker.io/library/sample:1", &img)
+        .write(&layout)
+        .unwrap();
     let archive = k.path("in.tar");
     OciLayout::new()
         .image("docker.io/library/sample:1", &img)
@@ -83,7 +92,14 @@ fn kasane_archives_load_in_podman_and_pass_skopeo() {
     k.ok(&["load", "-i", archive.to_str().unwrap()]);
     for format in ["docker-archive", "oci-archive"] {
         let out = k.path(&format!("{format}.tar"));
-        k.ok(&["save", "--format", format, "-o", out.to_str().unwrap(), "sample:1"]);
+        k.ok(&[
+            "save",
+            "--format",
+            format,
+            "-o",
+            out.to_str().unwrap(),
+            "sample:1",
+        ]);
         let inspected = skopeo_inspect(&format!("{format}:{}", out.display()));
         assert_eq!(
             inspected["Layers"].as_array().unwrap().len(),
@@ -93,11 +109,31 @@ fn kasane_archives_load_in_podman_and_pass_skopeo() {
         let pm = k.path(&format!("podman-{format}"));
         let loaded = podman(&pm, &["load", "-i", out.to_str().unwrap()]);
         assert!(loaded.contains("Loaded image"), "{loaded}");
-        let id = podman(&pm, &["image", "inspect", "--format", "{{.Id}}", "sample:1"]);
-        assert_eq!(id.trim(), img.id().hex(), "{format}: podman sees another image ID");
-        let diffs = podman(&pm, &["image", "inspect", "--format", "{{json .RootFS.Layers}}", "sample:1"]);
+        let id = podman(
+            &pm,
+            &["image", "inspect", "--format", "{{.Id}}", "sample:1"],
+        );
+        assert_eq!(
+            id.trim(),
+            img.id().hex(),
+            "{format}: podman sees another image ID"
+        );
+        let diffs = podman(
+            &pm,
+            &[
+                "image",
+                "inspect",
+                "--format",
+                "{{json .RootFS.Layers}}",
+                "sample:1",
+            ],
+        );
         let diffs: Vec<String> = serde_json::from_str(diffs.trim()).unwrap();
-        let want: Vec<String> = img.diff_ids().iter().map(|d| d.as_str().to_owned()).collect();
+        let want: Vec<String> = img
+            .diff_ids()
+            .iter()
+            .map(|d| d.as_str().to_owned())
+            .collect();
         assert_eq!(diffs, want);
     }
 }
@@ -115,10 +151,24 @@ fn podman_archives_load_in_kasane_with_same_id_digests_and_files() {
         .unwrap();
     let pm = work.path().join("podman");
     podman(&pm, &["load", "-i", src.to_str().unwrap()]);
-    for (format, driver) in [("docker-archive", "native"), ("oci-archive", "native"), ("docker-archive", "overlay")] {
+    for (format, driver) in [
+        ("docker-archive", "native"),
+        ("oci-archive", "native"),
+        ("docker-archive", "overlay"),
+    ] {
         let saved = work.path().join(format!("podman-{format}.tar"));
         let _ = std::fs::remove_file(&saved);
-        podman(&pm, &["save", "--format", format, "-o", saved.to_str().unwrap(), "sample:1"]);
+        podman(
+            &pm,
+            &[
+                "save",
+                "--format",
+                format,
+                "-o",
+                saved.to_str().unwrap(),
+                "sample:1",
+            ],
+        );
         let k = Kasane::with_driver(driver);
         let out = k.ok(&["load", "-i", saved.to_str().unwrap()]);
         assert_eq!(out, "Loaded image: sample:1\n", "{format}");
@@ -129,7 +179,11 @@ fn podman_archives_load_in_kasane_with_same_id_digests_and_files() {
         );
         let layers = k.ok(&["inspect", "--format", "{{json .RootFS.Layers}}", "sample:1"]);
         let layers: Vec<String> = serde_json::from_str(layers.trim()).unwrap();
-        let want: Vec<String> = img.diff_ids().iter().map(|d| d.as_str().to_owned()).collect();
+        let want: Vec<String> = img
+            .diff_ids()
+            .iter()
+            .map(|d| d.as_str().to_owned())
+            .collect();
         assert_eq!(layers, want, "{format}: diff IDs differ");
         if driver == "native" {
             // The native snapshot of the top layer is the whole root filesystem.

@@ -63,6 +63,7 @@
 
 mod apply;
 mod diff;
+mod hashing;
 mod headers;
 mod pax;
 

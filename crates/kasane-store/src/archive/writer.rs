@@ -4,8 +4,9 @@
 //! A tar is sequential, so each blob becomes one entry `blobs/<alg>/<hex>` as soon as its
 //! writer opens: the header carries the descriptor's size, the bytes stream through a
 //! verifier, and the padding follows at commit. One blob is written at a time (other writers
-//! wait for their turn); a blob already in the archive gets an "already exists" writer, so
-//! blobs shared by several images are written once. `finish` appends the index files:
+//! wait for their turn, so copy with `jobs: 1` for a reproducible entry order); a blob
+//! already in the archive gets an "already exists" writer, so blobs shared by several images
+//! are written once. `finish` appends the index files:
 //! ```text
 //! blobs/sha256/<hex>…   in commit order, mode 0644, uid/gid 0, mtime 0 (the epoch)
 //! oci-layout            {"imageLayoutVersion": "1.0.0"}

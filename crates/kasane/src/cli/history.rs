@@ -6,8 +6,10 @@ use serde_json::json;
 
 use super::{GlobalOptions, image_id, now_unix, open_engine};
 
-const DEFAULT: &str = "table {{.ID}}\\t{{.CreatedSince}}\\t{{.CreatedBy}}\\t{{.Size}}\\t{{.Comment}}";
-const DEFAULT_NOT_HUMAN: &str = "table {{.ID}}\\t{{.CreatedAt}}\\t{{.CreatedBy}}\\t{{.Size}}\\t{{.Comment}}";
+const DEFAULT: &str =
+    "table {{.ID}}\\t{{.CreatedSince}}\\t{{.CreatedBy}}\\t{{.Size}}\\t{{.Comment}}";
+const DEFAULT_NOT_HUMAN: &str =
+    "table {{.ID}}\\t{{.CreatedAt}}\\t{{.CreatedBy}}\\t{{.Size}}\\t{{.Comment}}";
 const HEADERS: &[(&str, &str)] = &[
     ("ID", "IMAGE"),
     ("CreatedSince", "CREATED"),
@@ -77,7 +79,11 @@ pub fn run(g: &GlobalOptions, a: HistoryArgs) -> anyhow::Result<u8> {
             })
         })
         .collect();
-    let format = if a.quiet { Some("{{.ID}}") } else { a.format.as_deref() };
+    let format = if a.quiet {
+        Some("{{.ID}}")
+    } else {
+        a.format.as_deref()
+    };
     let mode = FormatMode::parse(format, if a.human { DEFAULT } else { DEFAULT_NOT_HUMAN })?;
     print!("{}", render_rows(&mode, HEADERS, &rows)?);
     Ok(0)

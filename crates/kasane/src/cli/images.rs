@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use clap::Args;
-use kasane::output::{FormatMode, ago, go_time_string_of_rfc3339, human_size, human_size_with_precision, render_rows};
+use kasane::output::{
+    FormatMode, ago, go_time_string_of_rfc3339, human_size, human_size_with_precision, render_rows,
+};
 use kasane_engine::ImageSummary;
 use serde_json::{Value, json};
 
@@ -76,8 +78,16 @@ pub fn run(g: &GlobalOptions, a: ImagesArgs) -> anyhow::Result<u8> {
             "reference" => Filter::Reference(v.to_owned()),
             "before" | "since" => {
                 let (img, _) = engine.resolve_image(v)?;
-                let created = img.created.as_deref().and_then(kasane_engine::images::parse_time).unwrap_or(0);
-                if k == "before" { Filter::Before(created) } else { Filter::Since(created) }
+                let created = img
+                    .created
+                    .as_deref()
+                    .and_then(kasane_engine::images::parse_time)
+                    .unwrap_or(0);
+                if k == "before" {
+                    Filter::Before(created)
+                } else {
+                    Filter::Since(created)
+                }
             }
             "label" => anyhow::bail!("the label filter is not supported yet"),
             _ => anyhow::bail!("invalid filter '{k}'"),
@@ -175,7 +185,13 @@ fn glob(pattern: &str, s: &str) -> bool {
     go(&p, &s)
 }
 
-fn image_rows(img: &ImageSummary, filters: &[Filter], digests: bool, no_trunc: bool, now: i64) -> Vec<Value> {
+fn image_rows(
+    img: &ImageSummary,
+    filters: &[Filter],
+    digests: bool,
+    no_trunc: bool,
+    now: i64,
+) -> Vec<Value> {
     let ref_patterns: Vec<&str> = filters
         .iter()
         .filter_map(|f| match f {
@@ -207,17 +223,28 @@ fn image_rows(img: &ImageSummary, filters: &[Filter], digests: bool, no_trunc: b
     // Group by familiar repository; BTreeMap gives a stable order.
     let mut repos: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
     for t in &img.tags {
-        repos.entry(t.familiar_name()).or_default().0.push(t.tag_or_latest().to_owned());
+        repos
+            .entry(t.familiar_name())
+            .or_default()
+            .0
+            .push(t.tag_or_latest().to_owned());
     }
     for d in &img.digests {
         if let Some(dg) = &d.digest {
-            repos.entry(d.familiar_name()).or_default().1.push(dg.to_string());
+            repos
+                .entry(d.familiar_name())
+                .or_default()
+                .1
+                .push(dg.to_string());
         }
     }
     let mut rows = Vec::new();
     for (repo, (tags, dgs)) in repos {
         if tags.is_empty() {
-            if !ref_patterns.iter().all(|p| reference_matches(p, &repo, None)) {
+            if !ref_patterns
+                .iter()
+                .all(|p| reference_matches(p, &repo, None))
+            {
                 continue;
             }
             if digests {
@@ -230,7 +257,10 @@ fn image_rows(img: &ImageSummary, filters: &[Filter], digests: bool, no_trunc: b
             continue;
         }
         for tag in &tags {
-            if !ref_patterns.iter().all(|p| reference_matches(p, &repo, Some(tag))) {
+            if !ref_patterns
+                .iter()
+                .all(|p| reference_matches(p, &repo, Some(tag)))
+            {
                 continue;
             }
             if digests {
@@ -263,7 +293,11 @@ mod tests {
             ("*/*", "foo/bar", Some("x"), true),
             ("localhost:5000/x", "localhost:5000/x", Some("1"), true),
         ] {
-            assert_eq!(reference_matches(pattern, repo, tag), want, "{pattern} {repo} {tag:?}");
+            assert_eq!(
+                reference_matches(pattern, repo, tag),
+                want,
+                "{pattern} {repo} {tag:?}"
+            );
         }
     }
 }

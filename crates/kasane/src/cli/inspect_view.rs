@@ -105,7 +105,13 @@ pub fn image_inspect(d: &ImageDetails) -> Value {
     );
     o.insert(
         "Parent".into(),
-        json!(d.record.parent.as_ref().map(|p| p.to_string()).unwrap_or_default()),
+        json!(
+            d.record
+                .parent
+                .as_ref()
+                .map(|p| p.to_string())
+                .unwrap_or_default()
+        ),
     );
     o.insert("Comment".into(), json!(comment));
     if let Some(created) = raw.get("created").and_then(Value::as_str)
@@ -140,7 +146,12 @@ pub fn image_inspect(d: &ImageDetails) -> Value {
             "Name": d.graph_driver.name,
         }),
     );
-    let layers: Vec<String> = d.record.layers.iter().map(|l| l.diff_id.to_string()).collect();
+    let layers: Vec<String> = d
+        .record
+        .layers
+        .iter()
+        .map(|l| l.diff_id.to_string())
+        .collect();
     let mut rootfs = Map::new();
     rootfs.insert("Type".into(), json!("layers"));
     if !layers.is_empty() {

@@ -36,7 +36,13 @@ pub struct GlobalOptions {
     #[arg(long, global = true, env = "KASANE_ROOT", value_name = "DIR")]
     pub root: Option<PathBuf>,
     /// Log level: debug, info, warn, error, fatal
-    #[arg(short = 'l', long, global = true, default_value = "warn", value_name = "LEVEL")]
+    #[arg(
+        short = 'l',
+        long,
+        global = true,
+        default_value = "warn",
+        value_name = "LEVEL"
+    )]
     pub log_level: String,
     /// Enable debug output
     #[arg(short = 'D', long, global = true)]
@@ -135,9 +141,9 @@ pub fn open_engine(g: &GlobalOptions) -> anyhow::Result<Engine> {
         None | Some("auto") => SnapshotterKind::Auto,
         Some("overlay") | Some("overlay2") => SnapshotterKind::Overlay,
         Some("native") | Some("vfs") => SnapshotterKind::Native,
-        Some(other) => anyhow::bail!(
-            "unknown storage driver {other:?}: use overlay, native (vfs) or auto"
-        ),
+        Some(other) => {
+            anyhow::bail!("unknown storage driver {other:?}: use overlay, native (vfs) or auto")
+        }
     };
     let engine = Engine::open(&EngineOptions {
         root: g.root.clone().unwrap_or_default(),

@@ -51,6 +51,9 @@ pub fn run(g: &GlobalOptions, a: ImagePruneArgs) -> anyhow::Result<u8> {
     let mut engine = open_engine(g)?;
     let report = engine.prune_images(a.all)?;
     print!("{}", images_section(&report));
-    println!("Total reclaimed space: {}", human_size(report.reclaimed as i64));
+    println!(
+        "Total reclaimed space: {}",
+        human_size(report.reclaimed as i64)
+    );
     Ok(0)
 }

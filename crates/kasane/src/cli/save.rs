@@ -26,15 +26,21 @@ pub fn run(g: &GlobalOptions, a: SaveArgs) -> anyhow::Result<u8> {
     let format = match a.format.as_str() {
         "docker-archive" | "docker" => ArchiveFormat::DockerArchive,
         "oci-archive" | "oci" => ArchiveFormat::OciArchive,
-        other => anyhow::bail!("unknown archive format {other:?}: use docker-archive or oci-archive"),
+        other => {
+            anyhow::bail!("unknown archive format {other:?}: use docker-archive or oci-archive")
+        }
     };
     let mut engine = open_engine(g)?;
     match &a.output {
         Some(path) => {
             // Write next to the target and rename at the end: a failed save leaves no half file.
-            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-            let mut tmp = tempfile::NamedTempFile::new_in(dir)
-                .map_err(|e| anyhow::anyhow!("creating a temporary file in {}: {e}", dir.display()))?;
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| {
+                anyhow::anyhow!("creating a temporary file in {}: {e}", dir.display())
+            })?;
             {
                 let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
                 engine.save(&a.images, format, &mut w)?;
@@ -46,7 +52,9 @@ pub fn run(g: &GlobalOptions, a: SaveArgs) -> anyhow::Result<u8> {
         None => {
             let stdout = std::io::stdout();
             if stdout.is_terminal() {
-                anyhow::bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+                anyhow::bail!(
+                    "cowardly refusing to save to a terminal. Use the -o flag or redirect"
+                );
             }
             let mut w = std::io::BufWriter::with_capacity(1 << 20, stdout);
             engine.save(&a.images, format, &mut w)?;

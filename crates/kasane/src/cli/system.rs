@@ -1,13 +1,16 @@
 //! `kasane system df|prune|check` (docker-formats.md §1.7, §1.8).
 
 use clap::Args;
-use kasane::output::{FormatMode, ago, human_size, human_size_with_precision, render_rows, tabwrite};
+use kasane::output::{
+    FormatMode, ago, human_size, human_size_with_precision, render_rows, tabwrite,
+};
 use serde_json::json;
 
 use super::prune::images_section;
 use super::{GlobalOptions, confirm, image_id, now_unix, open_engine};
 
-const DF_DEFAULT: &str = "table {{.Type}}\\t{{.TotalCount}}\\t{{.Active}}\\t{{.Size}}\\t{{.Reclaimable}}";
+const DF_DEFAULT: &str =
+    "table {{.Type}}\\t{{.TotalCount}}\\t{{.Active}}\\t{{.Size}}\\t{{.Reclaimable}}";
 const DF_HEADERS: &[(&str, &str)] = &[
     ("Type", "TYPE"),
     ("TotalCount", "TOTAL"),
@@ -104,7 +107,10 @@ fn df_verbose(usage: &kasane_engine::DiskUsage) -> anyhow::Result<u8> {
         table.push_str(&format!(
             "{repo}\t{tag}\t{}\t{}\t{}\t{}\t{}\t{}\n",
             image_id(&u.image.id, false),
-            u.image.created.map(|c| ago(c, now)).unwrap_or_else(|| "N/A".into()),
+            u.image
+                .created
+                .map(|c| ago(c, now))
+                .unwrap_or_else(|| "N/A".into()),
             human_size_with_precision(u.image.size as i64, 3),
             human_size(u.shared_size as i64),
             human_size(u.unique_size as i64),
@@ -131,7 +137,9 @@ pub fn prune(g: &GlobalOptions, a: SystemPruneArgs) -> anyhow::Result<u8> {
         anyhow::bail!("system prune filters are not supported yet");
     }
     if !a.force {
-        let mut w = String::from("WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n");
+        let mut w = String::from(
+            "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n",
+        );
         if a.volumes {
             w.push_str("  - all anonymous volumes not used by at least one container\n");
         }
@@ -148,7 +156,10 @@ pub fn prune(g: &GlobalOptions, a: SystemPruneArgs) -> anyhow::Result<u8> {
     let mut engine = open_engine(g)?;
     let report = engine.prune_images(a.all)?;
     print!("{}", images_section(&report));
-    println!("Total reclaimed space: {}", human_size(report.reclaimed as i64));
+    println!(
+        "Total reclaimed space: {}",
+        human_size(report.reclaimed as i64)
+    );
     Ok(0)
 }
 

@@ -19,7 +19,11 @@ impl Kasane {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("root");
-        Kasane { dir, root, driver: None }
+        Kasane {
+            dir,
+            root,
+            driver: None,
+        }
     }
 
     /// A fresh state root with the given snapshotter (`overlay` or `native`).
@@ -91,7 +95,10 @@ impl Kasane {
     /// `system check` reports no corruption; returns its output.
     pub fn check_clean(&self) -> String {
         let out = self.ok(&["system", "check"]);
-        assert!(out.contains(" 0 errors"), "system check found errors:\n{out}");
+        assert!(
+            out.contains(" 0 errors"),
+            "system check found errors:\n{out}"
+        );
         out
     }
 
@@ -128,7 +135,9 @@ fn walkdir(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {

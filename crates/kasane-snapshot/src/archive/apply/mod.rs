@@ -11,11 +11,12 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::rc::Rc;
 
-use kasane_oci::{Algorithm, DiffId, DigestingReader};
+use kasane_oci::DiffId;
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
 use rustix::io::Errno;
 use tar::EntryType;
 
+use super::hashing::HashingReader;
 use super::headers;
 use super::{ApplyOptions, ApplyStats, WhiteoutMode};
 use crate::consts::WHITEOUT_PREFIX;
@@ -61,7 +62,7 @@ pub fn apply(
     })?;
     let budget = Rc::new(Budget::default());
     let reader = Budgeted {
-        inner: DigestingReader::new(layer, Algorithm::Sha256),
+        inner: HashingReader::new(layer),
         budget: Rc::clone(&budget),
     };
     let limits = &opts.limits;
@@ -144,7 +145,10 @@ pub fn apply(
         entry: bufs.last_name(),
         source,
     })?;
-    let (digest, tar_size) = reader.inner.finish();
+    let (digest, tar_size) = reader.inner.finish().map_err(|source| SnapshotError::Tar {
+        entry: bufs.last_name(),
+        source,
+    })?;
     let diff_id = DiffId(digest);
     if let Some(expected) = &opts.expected_diff_id
         && *expected != diff_id
@@ -189,7 +193,7 @@ impl Budget {
 }
 
 struct Budgeted<R> {
-    inner: DigestingReader<R>,
+    inner: HashingReader<R>,
     budget: Rc<Budget>,
 }
 
