@@ -10,11 +10,11 @@
 //! Layers whose chain ID is already committed are skipped ("Already exists"); blobs already
 //! in the store are not written again.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::sync::Mutex;
 
 use kasane_oci::{
-    ChainId, Descriptor, DiffId, Digest, DigestingReader, ImageConfig, ImageId, Manifest,
+    ChainId, Descriptor, DiffId, Digest, Digester, ImageConfig, ImageId, Manifest,
     ManifestKind, chain_ids, media_type,
 };
 use kasane_snapshot::archive::{self, ApplyOptions};
@@ -345,20 +345,38 @@ fn apply_job(ctx: &Ctx<'_>, src: &dyn Provider, job: &LayerJob, subject: &str) -
         source: e,
     };
     let dir = ctx.snapshots.prepare_layer(&job.snapshot, &job.parents)?;
-    let raw = src
+    let mut raw = src
         .open(&job.desc)
         .map_err(|e| EngineError::invalid_image(subject, e))?;
-    let mut writer: Option<Box<dyn BlobWriter + '_>> = if job.write_blob {
-        Some(ctx.store.writer(Some(&job.desc))?)
+    // Sniff the compression before anything is hashed or stored, then put the bytes back.
+    let mut head = [0u8; 4];
+    let mut got = 0;
+    while got < head.len() {
+        match raw.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(unpack_err(Box::new(e))),
+        }
+    }
+    let compression = detect_compression(&job.desc.media_type, &head[..got]);
+    let stream = std::io::Cursor::new(head[..got].to_vec()).chain(raw).take(job.desc.size + 1);
+    // An uncompressed sha256 layer's blob digest *is* its DiffID, which apply hashes anyway:
+    // hash it once. Otherwise the compressed bytes are hashed on their way to the ingest.
+    let diff_is_digest =
+        compression == Compression::None && job.desc.digest.algorithm() == kasane_oci::Algorithm::Sha256;
+    let writer: Option<Box<dyn BlobWriter + '_>> = if job.write_blob {
+        Some(ctx.store.witnessed_writer(&job.desc)?)
     } else {
         None
     };
-    // A resumed ingest already holds a verified-on-commit prefix: skip writing it again.
-    let skip = writer.as_ref().map_or(0, |w| w.offset());
     let mut tee = TeeReader {
-        inner: DigestingReader::new(raw.take(job.desc.size + 1), job.desc.digest.algorithm()),
-        sink: writer.take(),
-        skip,
+        inner: Counted {
+            inner: stream,
+            digester: (!diff_is_digest).then(|| Digester::new(job.desc.digest.algorithm())),
+            count: 0,
+        },
+        sink: writer,
     };
     let opts = ApplyOptions {
         whiteouts: ctx.snapshots.whiteout_mode(),
@@ -368,8 +386,6 @@ fn apply_job(ctx: &Ctx<'_>, src: &dyn Provider, job: &LayerJob, subject: &str) -
     };
     let stats = {
         let mut buffered = BufReader::with_capacity(1 << 20, &mut tee);
-        let compression = detect_compression(&job.desc.media_type, &mut buffered)
-            .map_err(|e| unpack_err(Box::new(e)))?;
         let stats = match compression {
             Compression::None => archive::apply(&dir, &mut buffered, &opts),
             Compression::Gzip => archive::apply(
@@ -389,7 +405,12 @@ fn apply_job(ctx: &Ctx<'_>, src: &dyn Provider, job: &LayerJob, subject: &str) -
         stats
     };
     let writer = tee.sink.take();
-    let (digest, size) = tee.inner.finish();
+    let size = tee.inner.count;
+    let digest = match tee.inner.digester.take() {
+        Some(d) => d.finish(),
+        // Verified by apply: the stream hashed to the DiffID the config names.
+        None => stats.diff_id.0.clone(),
+    };
     if size != job.desc.size {
         return Err(EngineError::invalid_image(
             subject,
@@ -410,7 +431,7 @@ fn apply_job(ctx: &Ctx<'_>, src: &dyn Provider, job: &LayerJob, subject: &str) -
         ));
     }
     if let Some(w) = writer {
-        w.commit()
+        w.commit_witnessed(digest)
             .map_err(|e| EngineError::invalid_image(subject, e))?;
     }
     let fingerprint = kasane_snapshot::fingerprint(&dir)?;
@@ -419,6 +440,24 @@ fn apply_job(ctx: &Ctx<'_>, src: &dyn Provider, job: &LayerJob, subject: &str) -
         size: stats.content_size,
         fingerprint,
     })
+}
+
+/// Counts (and, unless the caller verifies another way, hashes) what is read through it.
+struct Counted<R> {
+    inner: R,
+    digester: Option<Digester>,
+    count: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(d) = self.digester.as_mut() {
+            d.update(&buf[..n]);
+        }
+        self.count += n as u64;
+        Ok(n)
+    }
 }
 
 /// Compression of a layer stream.
@@ -431,39 +470,35 @@ enum Compression {
 
 /// Decides by magic bytes (as docker does), so a layer whose media type lies still unpacks;
 /// the media type only breaks ties for streams too short to sniff.
-fn detect_compression(mt: &str, r: &mut impl BufRead) -> std::io::Result<Compression> {
-    let head = r.fill_buf()?;
+fn detect_compression(mt: &str, head: &[u8]) -> Compression {
     if head.starts_with(&[0x1f, 0x8b]) {
-        return Ok(Compression::Gzip);
+        return Compression::Gzip;
     }
     if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        return Ok(Compression::Zstd);
+        return Compression::Zstd;
     }
     if head.len() >= 4 {
-        return Ok(Compression::None);
+        return Compression::None;
     }
-    Ok(match media_type::layer_compression(mt) {
+    match media_type::layer_compression(mt) {
         Some(media_type::Compression::Gzip) => Compression::Gzip,
         Some(media_type::Compression::Zstd) => Compression::Zstd,
         _ => Compression::None,
-    })
+    }
 }
 
-/// Passes reads through while copying every byte after the first `skip` into `sink` (the
-/// blob's ingest, which may already hold that prefix from an interrupted run).
+/// Passes reads through while copying every byte into `sink` (the blob's witnessed ingest,
+/// which never resumes, so it starts empty).
 struct TeeReader<'w, R> {
     inner: R,
     sink: Option<Box<dyn BlobWriter + 'w>>,
-    skip: u64,
 }
 
 impl<R: Read> Read for TeeReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         if let Some(w) = self.sink.as_mut() {
-            let skipped = (self.skip.min(n as u64)) as usize;
-            self.skip -= skipped as u64;
-            w.write_all(&buf[skipped..n])?;
+            w.write_all(&buf[..n])?;
         }
         Ok(n)
     }

@@ -10,6 +10,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+#[cfg(not(feature = "openssl"))]
 use sha2::Digest as _;
 
 /// Why a digest string was refused.
@@ -234,18 +235,23 @@ pub struct Digester {
     inner: Hasher,
 }
 
+#[cfg(feature = "openssl")]
+use openssl::sha::{Sha256 as Sha256Impl, Sha512 as Sha512Impl};
+#[cfg(not(feature = "openssl"))]
+use sha2::{Sha256 as Sha256Impl, Sha512 as Sha512Impl};
+
 #[derive(Clone)]
 enum Hasher {
-    Sha256(sha2::Sha256),
-    Sha512(sha2::Sha512),
+    Sha256(Sha256Impl),
+    Sha512(Sha512Impl),
 }
 
 impl Digester {
     /// A fresh hasher for `algorithm`.
     pub fn new(algorithm: Algorithm) -> Self {
         let inner = match algorithm {
-            Algorithm::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
-            Algorithm::Sha512 => Hasher::Sha512(sha2::Sha512::new()),
+            Algorithm::Sha256 => Hasher::Sha256(Sha256Impl::new()),
+            Algorithm::Sha512 => Hasher::Sha512(Sha512Impl::new()),
         };
         Digester { inner }
     }
@@ -261,7 +267,13 @@ impl Digester {
     /// The digest of everything fed so far.
     pub fn finish(self) -> Digest {
         let (algorithm, hex) = match self.inner {
+            #[cfg(feature = "openssl")]
+            Hasher::Sha256(h) => (Algorithm::Sha256, hex::encode(h.finish())),
+            #[cfg(feature = "openssl")]
+            Hasher::Sha512(h) => (Algorithm::Sha512, hex::encode(h.finish())),
+            #[cfg(not(feature = "openssl"))]
             Hasher::Sha256(h) => (Algorithm::Sha256, hex::encode(h.finalize())),
+            #[cfg(not(feature = "openssl"))]
             Hasher::Sha512(h) => (Algorithm::Sha512, hex::encode(h.finalize())),
         };
         Digest { algorithm, hex }

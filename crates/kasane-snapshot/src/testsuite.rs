@@ -45,6 +45,7 @@ pub fn cases() -> Vec<(&'static str, Case)> {
         ("missing_snapshots", missing_snapshots),
         ("remove_leaves_nothing", remove_leaves_nothing),
         ("usage_counts_the_layer", usage_counts_the_layer),
+        ("deep_stacks_mount", deep_stacks_mount),
     ]
 }
 
@@ -64,7 +65,8 @@ pub fn run_case(case: Case, make: &dyn Fn(&Path) -> Box<dyn Snapshotter>, tmp: &
 }
 
 /// Generates one `#[test]` per conformance case in a module `$name`, for the snapshotter built
-/// by `$make: Fn(&Path) -> impl Snapshotter`.
+/// by `$make: Fn(&Path) -> impl Snapshotter`. The calling crate needs `tempfile` as a
+/// dev-dependency.
 #[macro_export]
 macro_rules! snapshotter_tests {
     ($name:ident, $make:expr) => {
@@ -81,6 +83,7 @@ macro_rules! snapshotter_tests {
             $crate::snapshotter_tests!(@case missing_snapshots);
             $crate::snapshotter_tests!(@case remove_leaves_nothing);
             $crate::snapshotter_tests!(@case usage_counts_the_layer);
+            $crate::snapshotter_tests!(@case deep_stacks_mount);
         }
     };
     (@case $case:ident) => {
@@ -409,6 +412,11 @@ pub fn active_snapshot_is_writable(
             ));
         }
     }
+    // A snapshot that was mounted (overlay leaves a mode-000 `work/work`) is removed entirely.
+    sn.remove(&c).map_err(e("remove"))?;
+    if sn.fs_dir(&c).parent().is_some_and(Path::exists) {
+        return Err("remove left the active snapshot's directory".into());
+    }
     Ok(Outcome::Passed)
 }
 
@@ -481,6 +489,43 @@ pub fn usage_counts_the_layer(sn: &dyn Snapshotter, _root: &Path, _scratch: &Pat
     // 19 entries in L1 plus the root.
     if u.inodes < 19 || u.size == 0 {
         return Err(format!("usage of the base layer: {u:?}"));
+    }
+    Ok(Outcome::Passed)
+}
+
+/// A stack deeper than one page of `lowerdir=` options (130 layers) still mounts, read-only
+/// and with a writable layer on top.
+pub fn deep_stacks_mount(sn: &dyn Snapshotter, _root: &Path, scratch: &Path) -> CaseResult {
+    const N: usize = 130;
+    let names: Vec<String> = (0..N)
+        .map(|i| format!("layer-with-a-long-name-{i:03}"))
+        .collect();
+    let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let layers: Vec<Vec<u8>> = (0..N)
+        .map(|i| tar(&[T::File(&format!("f{i:03}"), "x", 0o644)]))
+        .collect();
+    let parents = stack(sn, &name_refs, &layers)?;
+    if let Some(why) = cannot_mount(sn, scratch) {
+        return Ok(Outcome::Skipped(why));
+    }
+    let count = |m: &Path| -> Result<usize, String> {
+        Ok(std::fs::read_dir(m).map_err(e("reading mount"))?.count())
+    };
+    let view = sn.view(&parents[0], &parents[1..]).map_err(e("view"))?;
+    let seen = mounted(&view, scratch, "view", count)?;
+    if seen != N {
+        return Err(format!("view of {N} layers shows {seen} files"));
+    }
+    let c = id("c-deep");
+    let mounts = sn
+        .prepare_active(&c, &parents)
+        .map_err(e("prepare_active"))?;
+    let seen = mounted(&mounts, scratch, "rootfs", |m| {
+        std::fs::write(m.join("new"), "x").map_err(e("writing"))?;
+        count(m)
+    })?;
+    if seen != N + 1 {
+        return Err(format!("active snapshot on {N} layers shows {seen} files"));
     }
     Ok(Outcome::Passed)
 }

@@ -227,6 +227,11 @@ pub(crate) fn remove_tree(
         path: base.join(lossy(name)),
         source: os(e),
     };
+    // Callers pass one name from a cleaned path or a directory listing; anything else would
+    // reach outside `parent`.
+    if matches!(name, b"" | b"." | b"..") || name.contains(&b'/') {
+        return Err(err("removing", Errno::INVAL));
+    }
     let st = match rfs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st) => st,
         Err(Errno::NOENT) => return Ok(()),

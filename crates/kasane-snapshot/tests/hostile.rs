@@ -170,3 +170,40 @@ fn hostile_layers_are_refused_or_confined() {
         failures.join("\n")
     );
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+
+    /// Corrupted hostile layers (bytes overwritten, stream cut) never panic and never change
+    /// anything outside the root, whatever the outcome.
+    #[test]
+    fn mutated_hostile_layers_stay_confined(
+        pick in 0usize..1000,
+        flips in proptest::collection::vec((0usize..1 << 20, proptest::prelude::any::<u8>()), 0..8),
+        cut in proptest::option::of(0usize..1 << 20),
+        delete in proptest::prelude::any::<bool>(),
+    ) {
+        let corpus = hostile::corpus();
+        let case = &corpus[pick % corpus.len()];
+        let mut tar = case.tar.clone();
+        for (pos, byte) in flips {
+            let n = tar.len();
+            tar[pos % n] = byte;
+        }
+        if let Some(c) = cut {
+            let n = tar.len();
+            tar.truncate(c % (n + 1));
+        }
+        let sandbox = make_sandbox();
+        let before = sandbox_state(sandbox.path());
+        let sys_before = system_state();
+        let opts = ApplyOptions {
+            whiteouts: if delete { WhiteoutMode::Delete } else { WhiteoutMode::Overlay },
+            ..Default::default()
+        };
+        let _ = archive::apply(&sandbox.path().join("root"), tar.as_slice(), &opts);
+        let changes = diff_states(&before, &sandbox_state(sandbox.path()));
+        proptest::prop_assert!(changes.is_empty(), "{}: {changes:#?}", case.name);
+        proptest::prop_assert_eq!(system_state(), sys_before);
+    }
+}

@@ -262,6 +262,7 @@ proptest! {
     #[test]
     fn plain_trees_round_trip(specs in proptest::collection::vec(spec(false), 0..24)) {
         round_trip(&specs, DiffMode::Plain, WhiteoutMode::Overlay);
+        round_trip(&specs, DiffMode::Plain, WhiteoutMode::Delete);
     }
 
     #[test]

@@ -67,6 +67,18 @@ pub trait Ingester: Send + Sync {
 
 /// An in-progress blob write.
 pub trait BlobWriter: Write + Send {
+    /// Commits a write opened as *witnessed* (`LocalStore::witnessed_writer`) with the digest
+    /// the caller computed over exactly the bytes it wrote; other writers refuse it.
+    ///
+    /// # Errors
+    /// As [`BlobWriter::commit`]; `Conflict` for a writer that hashes for itself.
+    fn commit_witnessed(self: Box<Self>, digest: Digest) -> Result<(Digest, u64)> {
+        let _ = digest;
+        Err(crate::error::StoreError::Conflict(
+            "this blob writer verifies by itself; use commit".to_owned(),
+        ))
+    }
+
     /// Bytes accepted so far (a resumed ingest starts above zero).
     fn offset(&self) -> u64;
 
@@ -85,7 +97,8 @@ pub trait BlobWriter: Write + Send {
 #[derive(Clone)]
 pub struct BlobVerifier {
     expected: Option<(Digest, u64)>,
-    digester: Digester,
+    /// `None` for a witnessed write: the caller hashes the same bytes and brings the digest.
+    digester: Option<Digester>,
     count: u64,
 }
 
@@ -95,9 +108,25 @@ impl BlobVerifier {
         let algorithm = expected.map_or(Algorithm::Sha256, |d| d.digest.algorithm());
         BlobVerifier {
             expected: expected.map(|d| (d.digest.clone(), d.size)),
-            digester: Digester::new(algorithm),
+            digester: Some(Digester::new(algorithm)),
             count: 0,
         }
+    }
+
+    /// A verifier that counts but does not hash: the caller hashes the very same bytes on its
+    /// side (a layer's DiffID, when the layer is stored uncompressed) and hands the digest to
+    /// [`BlobVerifier::finish_witnessed`]. Saves hashing every byte twice.
+    pub fn witnessed(expected: &Descriptor) -> Self {
+        BlobVerifier {
+            expected: Some((expected.digest.clone(), expected.size)),
+            digester: None,
+            count: 0,
+        }
+    }
+
+    /// Whether the caller must bring the digest ([`BlobVerifier::witnessed`]).
+    pub fn is_witnessed(&self) -> bool {
+        self.digester.is_none()
     }
 
     /// Bytes seen so far.
@@ -125,18 +154,41 @@ impl BlobVerifier {
                 actual: next,
             });
         }
-        self.digester.update(bytes);
+        if let Some(d) = self.digester.as_mut() {
+            d.update(bytes);
+        }
         self.count = next;
         Ok(())
+    }
+
+    /// Like [`BlobVerifier::finish`], with the digest the caller computed over the same bytes.
+    ///
+    /// # Errors
+    /// `SizeMismatch` or `DigestMismatch`.
+    pub fn finish_witnessed(self, actual: Digest) -> Result<(Digest, u64)> {
+        BlobVerifier {
+            digester: None,
+            ..self
+        }
+        .check(actual)
     }
 
     /// The digest and size of everything fed, checked against the expectation.
     ///
     /// # Errors
     /// `SizeMismatch` or `DigestMismatch` (naming expected and actual).
-    pub fn finish(self) -> Result<(Digest, u64)> {
+    pub fn finish(mut self) -> Result<(Digest, u64)> {
+        let Some(digester) = self.digester.take() else {
+            return Err(crate::error::StoreError::Conflict(
+                "a witnessed blob write must be committed with the digest its caller computed"
+                    .to_owned(),
+            ));
+        };
+        self.check(digester.finish())
+    }
+
+    fn check(self, actual: Digest) -> Result<(Digest, u64)> {
         use crate::error::StoreError;
-        let actual = self.digester.finish();
         if let Some((digest, size)) = self.expected {
             if self.count != size {
                 return Err(StoreError::SizeMismatch {
@@ -195,6 +247,11 @@ impl BlobWriter for ExistingBlob {
 
     fn commit(self: Box<Self>) -> Result<(Digest, u64)> {
         Ok((self.digest, self.size))
+    }
+
+    fn commit_witnessed(self: Box<Self>, _digest: Digest) -> Result<(Digest, u64)> {
+        // Nothing was written: the committed blob is the one that verified before.
+        self.commit()
     }
 }
 

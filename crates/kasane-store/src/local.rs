@@ -358,7 +358,18 @@ impl LocalStore {
         reference: &IngestRef,
         expected: Option<&Descriptor>,
     ) -> Result<Box<dyn BlobWriter + '_>> {
-        self.open_writer(reference.clone(), expected, true)
+        self.open_writer(reference.clone(), expected, true, false)
+    }
+
+    /// A writer for `expected` that counts but does not hash: the caller hashes exactly the
+    /// bytes it writes (for an uncompressed layer, the DiffID it computes while unpacking is
+    /// the blob digest) and commits with [`BlobWriter::commit_witnessed`]. It never resumes
+    /// an earlier ingest, whose bytes the caller did not see.
+    ///
+    /// # Errors
+    /// As [`Ingester::writer`].
+    pub fn witnessed_writer(&self, expected: &Descriptor) -> Result<Box<dyn BlobWriter + '_>> {
+        self.open_writer(IngestRef::for_digest(&expected.digest), Some(expected), true, true)
     }
 
     fn open_writer(
@@ -366,6 +377,7 @@ impl LocalStore {
         reference: IngestRef,
         expected: Option<&Descriptor>,
         keep_on_drop: bool,
+        witnessed: bool,
     ) -> Result<Box<dyn BlobWriter + '_>> {
         let dir = self.ingest_dir(&reference);
         let data_path = dir.join(DATA_FILE);
@@ -401,7 +413,7 @@ impl LocalStore {
                 }
                 return Ok(Box::new(existing));
             }
-            return self.resume(reference, dir, data_path, file, expected, keep_on_drop);
+            return self.resume(reference, dir, data_path, file, expected, keep_on_drop, witnessed);
         }
         Err(StoreError::Conflict(format!(
             "ingest {reference} keeps changing under this writer"
@@ -437,6 +449,7 @@ impl LocalStore {
         mut file: File,
         expected: Option<&Descriptor>,
         keep_on_drop: bool,
+        witnessed: bool,
     ) -> Result<Box<dyn BlobWriter + '_>> {
         let meta_path = dir.join(META_FILE);
         let meta = IngestMeta {
@@ -462,7 +475,7 @@ impl LocalStore {
                 != expected.map(|d| (&d.digest, d.size))
         });
         let too_long = expected.is_some_and(|d| len > d.size);
-        if stale || too_long {
+        if stale || too_long || (witnessed && len > 0) {
             file.set_len(0)
                 .map_err(|e| StoreError::io("truncating", &data_path, e))?;
             len = 0;
@@ -470,7 +483,10 @@ impl LocalStore {
         if recorded.is_none() || stale {
             atomic::write_atomic(&meta_path, &meta_bytes)?;
         }
-        let mut verifier = BlobVerifier::new(expected);
+        let mut verifier = match expected {
+            Some(desc) if witnessed => BlobVerifier::witnessed(desc),
+            _ => BlobVerifier::new(expected),
+        };
         if len > 0 {
             let mut fed = Ok(());
             hash_prefix(&file, &data_path, len, &mut |b| {
@@ -529,8 +545,10 @@ impl Ingester for LocalStore {
     /// digest is unknown (removed again if dropped uncommitted).
     fn writer(&self, expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
         match expected {
-            Some(desc) => self.open_writer(IngestRef::for_digest(&desc.digest), Some(desc), true),
-            None => self.open_writer(IngestRef::random(), None, false),
+            Some(desc) => {
+                self.open_writer(IngestRef::for_digest(&desc.digest), Some(desc), true, false)
+            }
+            None => self.open_writer(IngestRef::random(), None, false, false),
         }
     }
 }
@@ -633,7 +651,18 @@ impl BlobWriter for LocalWriter<'_> {
         self.verifier.count()
     }
 
-    fn commit(mut self: Box<Self>) -> Result<(Digest, u64)> {
+    fn commit(self: Box<Self>) -> Result<(Digest, u64)> {
+        self.finish(None)
+    }
+
+    fn commit_witnessed(self: Box<Self>, digest: Digest) -> Result<(Digest, u64)> {
+        self.finish(Some(digest))
+    }
+}
+
+impl LocalWriter<'_> {
+    /// Verifies (with the caller's digest for a witnessed write) and publishes.
+    fn finish(mut self: Box<Self>, witness: Option<Digest>) -> Result<(Digest, u64)> {
         let Some(buffered) = self.file.take() else {
             unreachable!("LocalWriter committed twice");
         };
@@ -646,7 +675,12 @@ impl BlobWriter for LocalWriter<'_> {
         let file = buffered
             .into_inner()
             .map_err(|e| StoreError::io("writing", &self.data_path, e.into_error()))?;
-        let (digest, size) = match self.verifier.clone().finish() {
+        // A writer that hashes for itself trusts its own hash, even when handed one.
+        let verified = match witness {
+            Some(d) if self.verifier.is_witnessed() => self.verifier.clone().finish_witnessed(d),
+            _ => self.verifier.clone().finish(),
+        };
+        let (digest, size) = match verified {
             Ok(v) => v,
             Err(e) => {
                 // Bytes that do not verify are worthless: remove them (still holding the lock,

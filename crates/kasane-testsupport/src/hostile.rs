@@ -274,6 +274,28 @@ pub fn corpus() -> Vec<HostileCase> {
             t.pax(&[("path", b"a\0b")]);
             t.file("innocent", b"x");
         }),
+        // A newline inside a value: a parser that splits records at newlines (instead of using
+        // their length) sees a `path` record Go's archive/tar never sees.
+        case("pax-smuggled-path", Confined, "", &["innocent"], |t| {
+            t.pax(&[
+                ("SCHILY.xattr.user.x", b"a\n24 path=../outside/file\nb"),
+                ("mtime", b"1600000000"),
+            ]);
+            t.file("innocent", b"x");
+        }),
+        // The same trick makes such a parser miss the `size` record and frame the stream
+        // differently: refuse rather than guess.
+        case(
+            "pax-size-parser-differential",
+            Reject,
+            "innocent",
+            &[],
+            |t| {
+                t.pax(&[("SCHILY.xattr.user.x", b"a\nb"), ("size", b"5")]);
+                t.entry(b"innocent", b'0', 0o644, b"", b"");
+                t.data(b"hello");
+            },
+        ),
         case(
             "gnu-longname-dotdot",
             Confined,

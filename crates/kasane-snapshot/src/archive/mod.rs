@@ -39,8 +39,21 @@
 //! Headers are read under a byte budget ([`Limits::max_pax_size`] plus room for GNU long
 //! names), so a PAX header claiming a gigabyte fails after a megabyte; names longer than
 //! [`Limits::max_path`] and more than [`Limits::max_entries`] entries are refused. File sizes are
-//! believed only as far as the stream delivers: a short entry is [`SnapshotError::Truncated`],
+//! believed only as far as the stream delivers: a short entry is [`crate::SnapshotError::Truncated`],
 //! and so is a stream that stops without the end-of-archive block.
+//!
+//! # Reading the tar
+//! `tar::Archive::entries()` frames the stream (never `unpack`). Because its PAX parser splits
+//! records at newlines, every entry's headers are read again from the exact bytes it consumed,
+//! by their length prefix as Go's archive/tar does: names (PAX `path` over a GNU long name over
+//! the ustar name), link targets, owners, mtimes (PAX fractions kept) and `SCHILY.xattr.*` come
+//! from that reading, and an entry whose size the two readings disagree on is refused.
+//! Global PAX headers are skipped, GNU sparse files are expanded; PAX sparse formats and
+//! `LIBARCHIVE.xattr.*` are not interpreted.
+//!
+//! # DiffID
+//! Every byte read, end-of-archive blocks and trailing padding included, is hashed (sha256) on
+//! a helper thread while entries are written, so hashing does not slow the unpack down.
 //!
 //! # Lifecycle
 //! ```no_run

@@ -1,8 +1,9 @@
 //! [`apply`]: an untrusted layer tar stream into a directory, confined to it.
 //!
 //! The model, confinement rules and limits are described on the parent module. This file holds
-//! the entry loop, the rooted resolution of parents (`openat2(RESOLVE_IN_ROOT)` with a
-//! one-slot cache of the last parent handle) and one function per entry type.
+//! the entry loop, the header budget, and the rooted resolution of parents
+//! (`openat2(RESOLVE_IN_ROOT)` with a one-slot cache of the last parent handle); `nodes` has one
+//! function per entry type, `whiteout` the OCI whiteouts.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
@@ -39,14 +40,16 @@ const COPY_BUF: usize = 512 * 1024;
 /// `security.selinux`, which are skipped with a debug log (they need privileges or a policy the
 /// host may not have); `trusted.overlay.*` from a layer is always skipped. Nothing is fsynced.
 ///
-/// The stream is read to its end and hashed: [`ApplyStats::diff_id`] covers every byte,
-/// padding and trailing blocks included.
+/// The stream is read to its end and hashed on a helper thread: [`ApplyStats::diff_id`] covers
+/// every byte, padding and trailing blocks included.
 ///
 /// # Errors
 /// - [`SnapshotError::Tar`], [`SnapshotError::Truncated`], [`SnapshotError::LimitExceeded`],
 ///   [`SnapshotError::InvalidEntry`], [`SnapshotError::UnsupportedEntry`] for bad input;
+///   a symlink loop, a missing hardlink target or a file used as a directory is
+///   [`SnapshotError::InvalidEntry`] too;
 /// - [`SnapshotError::Apply`] / [`SnapshotError::Xattr`] when a filesystem operation for an
-///   entry fails (a symlink loop in a parent is ELOOP, a missing hardlink target ENOENT);
+///   entry fails;
 /// - [`SnapshotError::DiffIdMismatch`] when `opts.expected_diff_id` does not match.
 ///
 /// On error the tree is left partially written; the caller removes it.
@@ -104,7 +107,7 @@ pub fn apply(
                     if budget.exceeded.get() {
                         return Err(SnapshotError::LimitExceeded {
                             entry,
-                            what: "tar extension headers after this entry",
+                            what: "the size of the tar extension headers after this entry",
                             limit: limits.max_pax_size,
                         });
                     }
@@ -277,6 +280,25 @@ impl Meta<'_> {
         }
     }
 
+    /// Errors of resolving a path in the root: the layer's own shape (loops, files used as
+    /// directories, missing targets) gets a clear reason; anything else keeps its errno.
+    fn resolve_err(&self, what: &'static str) -> impl Fn(Errno) -> SnapshotError + '_ {
+        move |e| match e {
+            Errno::LOOP => self.invalid(format!(
+                "resolving {what}: symlink loop (or more than 40 symlinks) in the path"
+            )),
+            Errno::NOTDIR => self.invalid(format!(
+                "resolving {what}: a path component is not a directory"
+            )),
+            Errno::NOENT => self.invalid(format!("resolving {what}: it does not exist")),
+            e => SnapshotError::Apply {
+                entry: self.entry(),
+                op: "resolving a path",
+                source: os(e),
+            },
+        }
+    }
+
     fn invalid(&self, reason: impl Into<String>) -> SnapshotError {
         SnapshotError::InvalidEntry {
             entry: self.entry(),
@@ -367,8 +389,9 @@ impl Applier<'_> {
                 None => headers::numeric(&h[124..136]),
             };
             if want != Some(size) {
+                let want = want.map_or_else(|| "unreadable".to_owned(), |w| w.to_string());
                 return Err(name_err(format!(
-                    "size fields disagree ({want:?} and {size})"
+                    "its size reads as {want} by the book but as {size} to the tar parser"
                 )));
             }
         }
@@ -527,7 +550,7 @@ impl Applier<'_> {
         match sys::open_in_root(self.root, path, flags) {
             Ok(fd) => return Ok(fd),
             Err(Errno::NOENT) => {}
-            Err(e) => return Err(m.err("resolving parent directory")(e)),
+            Err(e) => return Err(m.resolve_err("parent directory")(e)),
         }
         let mut cur: Option<OwnedFd> = None;
         let mut creating = false;
@@ -547,7 +570,7 @@ impl Applier<'_> {
                         continue;
                     }
                     Err(Errno::NOENT) => creating = true,
-                    Err(e) => return Err(m.err("resolving parent directory")(e)),
+                    Err(e) => return Err(m.resolve_err("parent directory")(e)),
                 }
             }
             let dir = cur.as_ref().map_or(self.root, |fd| fd.as_fd());

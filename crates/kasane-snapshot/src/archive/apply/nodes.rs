@@ -164,13 +164,20 @@ impl Applier<'_> {
             return Err(m.invalid("hardlink to itself"));
         }
         let (tparent, tname) = split(target);
+        let missing = || {
+            m.invalid(format!(
+                "hardlink target {:?} does not exist below the layer root",
+                lossy(target)
+            ))
+        };
         let tfd = if tparent.is_empty() {
             None
         } else {
-            Some(
-                sys::open_in_root(self.root, tparent, OFlags::PATH | OFlags::DIRECTORY)
-                    .map_err(m.err("resolving hardlink target"))?,
-            )
+            match sys::open_in_root(self.root, tparent, OFlags::PATH | OFlags::DIRECTORY) {
+                Ok(fd) => Some(fd),
+                Err(Errno::NOENT) => return Err(missing()),
+                Err(e) => return Err(m.resolve_err("hardlink target")(e)),
+            }
         };
         let tdir = tfd.as_ref().map_or(self.root, |fd| fd.as_fd());
         // No AT_SYMLINK_FOLLOW: a hardlink to a symlink links the symlink itself.
@@ -179,7 +186,11 @@ impl Applier<'_> {
             Err(Errno::EXIST) => {
                 self.clear(dir, m.name, m)?;
                 rfs::linkat(tdir, tname, dir, m.name, AtFlags::empty())
-                    .map_err(m.err("creating hardlink"))?;
+                    .map_err(m.resolve_err("hardlink target"))?;
+            }
+            Err(Errno::NOENT) => return Err(missing()),
+            Err(e @ (Errno::LOOP | Errno::NOTDIR)) => {
+                return Err(m.resolve_err("hardlink target")(e));
             }
             Err(e) => return Err(m.err("creating hardlink")(e)),
         }
