@@ -274,7 +274,13 @@ impl Engine {
             }
         }
         let has_none = |_: &kasane_oci::Digest| Ok(false);
-        let opts = CopyOptions::default();
+        // The local store verified every blob at commit: saving is a copy (jobs = 1 keeps the
+        // archive's entry order reproducible).
+        let opts = CopyOptions {
+            trust_source: true,
+            jobs: 1,
+            ..CopyOptions::default()
+        };
         match format {
             ArchiveFormat::DockerArchive => {
                 let sink = DockerArchiveWriter::new(&mut *out);

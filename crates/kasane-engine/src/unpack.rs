@@ -14,8 +14,8 @@ use std::io::{BufReader, Read, Write};
 use std::sync::Mutex;
 
 use kasane_oci::{
-    ChainId, Descriptor, DiffId, Digest, Digester, ImageConfig, ImageId, Manifest,
-    ManifestKind, chain_ids, media_type,
+    ChainId, Descriptor, DiffId, Digest, Digester, ImageConfig, ImageId, Manifest, ManifestKind,
+    chain_ids, media_type,
 };
 use kasane_snapshot::archive::{self, ApplyOptions};
 use kasane_snapshot::{SnapshotId, Snapshotter};
@@ -360,11 +360,13 @@ fn apply_job(ctx: &Ctx<'_>, src: &dyn Provider, job: &LayerJob, subject: &str) -
         }
     }
     let compression = detect_compression(&job.desc.media_type, &head[..got]);
-    let stream = std::io::Cursor::new(head[..got].to_vec()).chain(raw).take(job.desc.size + 1);
+    let stream = std::io::Cursor::new(head[..got].to_vec())
+        .chain(raw)
+        .take(job.desc.size + 1);
     // An uncompressed sha256 layer's blob digest *is* its DiffID, which apply hashes anyway:
     // hash it once. Otherwise the compressed bytes are hashed on their way to the ingest.
-    let diff_is_digest =
-        compression == Compression::None && job.desc.digest.algorithm() == kasane_oci::Algorithm::Sha256;
+    let diff_is_digest = compression == Compression::None
+        && job.desc.digest.algorithm() == kasane_oci::Algorithm::Sha256;
     let writer: Option<Box<dyn BlobWriter + '_>> = if job.write_blob {
         Some(ctx.store.witnessed_writer(&job.desc)?)
     } else {

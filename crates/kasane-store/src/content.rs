@@ -63,20 +63,28 @@ pub trait Ingester: Send + Sync {
     /// resumed ingest starts above zero, and a blob the ingester holds already yields a writer
     /// whose offset is the full size (see [`ExistingBlob`]).
     fn writer(&self, expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>>;
+
+    /// A writer that counts the bytes but leaves hashing to the caller, who commits with
+    /// [`BlobWriter::commit_witnessed`] and the digest it computed over the same bytes (or,
+    /// copying out of the local store, the digest the store verified when it committed the
+    /// blob). Saves hashing every byte twice. Ingesters that cannot do this hand out their
+    /// ordinary, self-verifying writer.
+    fn witnessed_writer(&self, expected: &Descriptor) -> Result<Box<dyn BlobWriter + '_>> {
+        self.writer(Some(expected))
+    }
 }
 
 /// An in-progress blob write.
 pub trait BlobWriter: Write + Send {
-    /// Commits a write opened as *witnessed* (`LocalStore::witnessed_writer`) with the digest
-    /// the caller computed over exactly the bytes it wrote; other writers refuse it.
+    /// Commits a write opened with [`Ingester::witnessed_writer`], with the digest the caller
+    /// computed (or trusts) for exactly the bytes it wrote. A writer that hashes for itself
+    /// ignores the witness and verifies with its own hash, like [`BlobWriter::commit`].
     ///
     /// # Errors
-    /// As [`BlobWriter::commit`]; `Conflict` for a writer that hashes for itself.
+    /// As [`BlobWriter::commit`].
     fn commit_witnessed(self: Box<Self>, digest: Digest) -> Result<(Digest, u64)> {
         let _ = digest;
-        Err(crate::error::StoreError::Conflict(
-            "this blob writer verifies by itself; use commit".to_owned(),
-        ))
+        self.commit()
     }
 
     /// Bytes accepted so far (a resumed ingest starts above zero).

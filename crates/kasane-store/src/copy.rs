@@ -50,6 +50,11 @@ pub struct CopyOptions<'a> {
     pub jobs: usize,
     /// Called for every [`ProgressEvent`], from worker threads.
     pub progress: Option<&'a (dyn Fn(&ProgressEvent<'_>) + Sync)>,
+    /// The source verified every blob when it stored it (the local store does, at commit;
+    /// `system check` re-verifies): the destination then only counts bytes and commits with
+    /// the source's digest, so a copy out of the store (`save`, `push`) is not slowed by
+    /// hashing everything again. Never set it for a source whose bytes were not verified.
+    pub trust_source: bool,
 }
 
 impl Default for CopyOptions<'_> {
@@ -58,6 +63,7 @@ impl Default for CopyOptions<'_> {
             platform: None,
             jobs: 3, // docker's max-concurrent-downloads
             progress: None,
+            trust_source: false,
         }
     }
 }
@@ -370,7 +376,11 @@ fn copy_one(
         emit(opts, &ProgressEvent::AlreadyExists { desc });
         return Ok(BlobOutcome::Existing);
     }
-    let mut w = dst.writer(Some(desc))?;
+    let mut w = if opts.trust_source {
+        dst.witnessed_writer(desc)?
+    } else {
+        dst.writer(Some(desc))?
+    };
     let offset = w.offset();
     if offset == desc.size && desc.size > 0 {
         // The destination holds every byte (a committed blob or a finished ingest).
@@ -403,7 +413,11 @@ fn copy_one(
         done += n as u64;
         emit(opts, &ProgressEvent::Bytes { desc, done });
     }
-    w.commit()?;
+    if opts.trust_source {
+        w.commit_witnessed(desc.digest.clone())?;
+    } else {
+        w.commit()?;
+    }
     emit(opts, &ProgressEvent::Done { desc });
     Ok(BlobOutcome::Copied(done - offset))
 }

@@ -361,17 +361,6 @@ impl LocalStore {
         self.open_writer(reference.clone(), expected, true, false)
     }
 
-    /// A writer for `expected` that counts but does not hash: the caller hashes exactly the
-    /// bytes it writes (for an uncompressed layer, the DiffID it computes while unpacking is
-    /// the blob digest) and commits with [`BlobWriter::commit_witnessed`]. It never resumes
-    /// an earlier ingest, whose bytes the caller did not see.
-    ///
-    /// # Errors
-    /// As [`Ingester::writer`].
-    pub fn witnessed_writer(&self, expected: &Descriptor) -> Result<Box<dyn BlobWriter + '_>> {
-        self.open_writer(IngestRef::for_digest(&expected.digest), Some(expected), true, true)
-    }
-
     fn open_writer(
         &self,
         reference: IngestRef,
@@ -413,7 +402,11 @@ impl LocalStore {
                 }
                 return Ok(Box::new(existing));
             }
-            return self.resume(reference, dir, data_path, file, expected, keep_on_drop, witnessed);
+            let mode = WriterMode {
+                keep_on_drop,
+                witnessed,
+            };
+            return self.resume(reference, dir, data_path, file, expected, mode);
         }
         Err(StoreError::Conflict(format!(
             "ingest {reference} keeps changing under this writer"
@@ -448,9 +441,12 @@ impl LocalStore {
         data_path: PathBuf,
         mut file: File,
         expected: Option<&Descriptor>,
-        keep_on_drop: bool,
-        witnessed: bool,
+        mode: WriterMode,
     ) -> Result<Box<dyn BlobWriter + '_>> {
+        let WriterMode {
+            keep_on_drop,
+            witnessed,
+        } = mode;
         let meta_path = dir.join(META_FILE);
         let meta = IngestMeta {
             expected: expected.cloned(),
@@ -551,6 +547,30 @@ impl Ingester for LocalStore {
             None => self.open_writer(IngestRef::random(), None, false, false),
         }
     }
+
+    /// A writer for `expected` that counts but does not hash: the caller hashes exactly the
+    /// bytes it writes (for an uncompressed layer, the DiffID it computes while unpacking is
+    /// the blob digest) and commits with [`BlobWriter::commit_witnessed`]. It never resumes
+    /// an earlier ingest, whose bytes the caller did not see.
+    ///
+    /// # Errors
+    /// As [`Ingester::writer`].
+    fn witnessed_writer(&self, expected: &Descriptor) -> Result<Box<dyn BlobWriter + '_>> {
+        self.open_writer(
+            IngestRef::for_digest(&expected.digest),
+            Some(expected),
+            true,
+            true,
+        )
+    }
+}
+
+/// How a writer treats its ingest: keep it when dropped (for a resume), and whether the caller
+/// hashes (a witnessed write never resumes: the caller did not see the earlier bytes).
+#[derive(Debug, Clone, Copy)]
+struct WriterMode {
+    keep_on_drop: bool,
+    witnessed: bool,
 }
 
 /// Iterator over committed blobs, from [`LocalStore::list_blobs`].

@@ -38,7 +38,9 @@ fn main() -> std::io::Result<()> {
         .opaque("opaque")
         .file("opaque/kept", b"kept\n".to_vec())
         .build();
-    let text = LayerBuilder::new(16).text_file("docs/big.txt", (32 << 20) / scale).build();
+    let text = LayerBuilder::new(16)
+        .text_file("docs/big.txt", (32 << 20) / scale)
+        .build();
 
     let multilayer = ImageBuilder::new()
         .created(1_700_000_000)
@@ -62,7 +64,10 @@ fn main() -> std::io::Result<()> {
 
     let small_image = ImageBuilder::new()
         .created(1_700_000_000)
-        .layer(LayerBuilder::random_tree(21, 300).build(), "/bin/sh -c #(nop) ADD file:small in / ")
+        .layer(
+            LayerBuilder::random_tree(21, 300).build(),
+            "/bin/sh -c #(nop) ADD file:small in / ",
+        )
         .cmd(&["sh"])
         .compression(Compression::Gzip)
         .build();

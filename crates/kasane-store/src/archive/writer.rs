@@ -108,6 +108,14 @@ impl<W: Write + Send> TarSink<W> {
     }
 
     fn writer(&self, expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
+        self.open_writer(expected, false)
+    }
+
+    fn open_writer(
+        &self,
+        expected: Option<&Descriptor>,
+        witnessed: bool,
+    ) -> Result<Box<dyn BlobWriter + '_>> {
         let Some(desc) = expected else {
             return Err(StoreError::invalid(
                 self.what,
@@ -138,7 +146,11 @@ impl<W: Write + Send> TarSink<W> {
         Ok(Box::new(TarBlobWriter {
             sink: self,
             out: Some(out),
-            verifier: BlobVerifier::new(Some(desc)),
+            verifier: if witnessed {
+                BlobVerifier::witnessed(desc)
+            } else {
+                BlobVerifier::new(Some(desc))
+            },
             digest: desc.digest.clone(),
             keep: keep.then(Vec::new),
         }))
@@ -240,14 +252,27 @@ impl<W: Write + Send> BlobWriter for TarBlobWriter<'_, W> {
         self.verifier.count()
     }
 
-    fn commit(mut self: Box<Self>) -> Result<(Digest, u64)> {
+    fn commit(self: Box<Self>) -> Result<(Digest, u64)> {
+        (*self).finish(None)
+    }
+
+    fn commit_witnessed(self: Box<Self>, digest: Digest) -> Result<(Digest, u64)> {
+        (*self).finish(Some(digest))
+    }
+}
+
+impl<W: Write + Send> TarBlobWriter<'_, W> {
+    fn finish(mut self, witness: Option<Digest>) -> Result<(Digest, u64)> {
         let Some(mut out) = self.out.take() else {
             return Err(StoreError::Stream {
                 what: format!("committing {} to the {}", self.digest, self.sink.what),
                 source: io::Error::other("an earlier write failed"),
             });
         };
-        let verified = self.verifier.clone().finish();
+        let verified = match witness {
+            Some(d) if self.verifier.is_witnessed() => self.verifier.clone().finish_witnessed(d),
+            _ => self.verifier.clone().finish(),
+        };
         let (digest, size) = match verified {
             Ok(v) => v,
             Err(e) => {
@@ -378,6 +403,11 @@ impl<W: Write + Send> Ingester for OciArchiveWriter<W> {
     /// Appends the blob as the next tar entry; needs `expected` (size first).
     fn writer(&self, expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
         self.sink.writer(expected)
+    }
+
+    /// Like `writer`, but only counts: the caller commits with the digest it trusts.
+    fn witnessed_writer(&self, expected: &Descriptor) -> Result<Box<dyn BlobWriter + '_>> {
+        self.sink.open_writer(Some(expected), true)
     }
 }
 
@@ -519,5 +549,10 @@ impl<W: Write + Send> Ingester for DockerArchiveWriter<W> {
     /// Appends the blob as the next tar entry; needs `expected` (size first).
     fn writer(&self, expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
         self.sink.writer(expected)
+    }
+
+    /// Like `writer`, but only counts: the caller commits with the digest it trusts.
+    fn witnessed_writer(&self, expected: &Descriptor) -> Result<Box<dyn BlobWriter + '_>> {
+        self.sink.open_writer(Some(expected), true)
     }
 }
