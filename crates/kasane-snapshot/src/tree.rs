@@ -134,6 +134,16 @@ pub fn fingerprint(root: &Path) -> Result<Digest, SnapshotError> {
     Ok(d.finish())
 }
 
+/// The content summary of a file holding `bytes`, as listings show it.
+#[cfg(test)]
+pub(crate) fn content_id(bytes: &[u8]) -> String {
+    format_content(xxhash_rust::xxh3::xxh3_128(bytes))
+}
+
+fn format_content(hash: u128) -> String {
+    format!("xxh3:{hash:032x}")
+}
+
 fn visit(
     root: &Path,
     mut f: impl FnMut(TreeEntry) -> Result<(), SnapshotError>,
@@ -200,7 +210,7 @@ fn visit(
                         }
                     }
                 }
-                e.content = Some(format!("xxh3:{:032x}", d.digest128()));
+                e.content = Some(format_content(d.digest128()));
             }
             FileType::Symlink => {
                 let target = rfs::readlinkat(node.parent, node.name, Vec::new())
@@ -337,7 +347,7 @@ mod tests {
             [
                 "d 0 .".to_owned(),
                 "d 0 dir".to_owned(),
-                format!("f 5 dir/f {}", Digest::sha256_of(b"hello")),
+                format!("f 5 dir/f {}", content_id(b"hello")),
                 "f 5 dir/g => dir/f".to_owned(),
                 "l 0 dir/l -> f".to_owned(),
             ]
