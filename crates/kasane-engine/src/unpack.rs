@@ -367,8 +367,10 @@ fn apply_job(ctx: &Ctx<'_>, src: &dyn Provider, job: &LayerJob, subject: &str) -
     // hash it once. Otherwise the compressed bytes are hashed on their way to the ingest.
     let diff_is_digest = compression == Compression::None
         && job.desc.digest.algorithm() == kasane_oci::Algorithm::Sha256;
+    // A witnessed write never resumes, so a writer already at an offset is the committed blob
+    // (another process stored it meanwhile): nothing to write then.
     let writer: Option<Box<dyn BlobWriter + '_>> = if job.write_blob {
-        Some(ctx.store.witnessed_writer(&job.desc)?)
+        Some(ctx.store.witnessed_writer(&job.desc)?).filter(|w| w.offset() == 0)
     } else {
         None
     };
