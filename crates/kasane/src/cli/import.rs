@@ -28,12 +28,6 @@ pub struct ImportArgs {
 }
 
 pub fn run(g: &GlobalOptions, a: ImportArgs) -> anyhow::Result<u8> {
-    if a.source.starts_with("http://") || a.source.starts_with("https://") {
-        anyhow::bail!(
-            "importing from a URL is not supported yet: download {} first and import the file",
-            a.source
-        );
-    }
     let platform = a.platform.as_deref().map(str::parse).transpose()?;
     let opts = ImportOptions {
         source: a.source.clone(),
@@ -43,7 +37,10 @@ pub fn run(g: &GlobalOptions, a: ImportArgs) -> anyhow::Result<u8> {
         platform,
     };
     let mut engine = open_engine(g)?;
-    let id = if a.source == "-" {
+    let id = if a.source.starts_with("http://") || a.source.starts_with("https://") {
+        let mut body = download(&a.source)?;
+        engine.import(&mut body, &opts)?
+    } else if a.source == "-" {
         let stdin = std::io::stdin();
         let mut lock = stdin.lock();
         engine.import(&mut lock, &opts)?
@@ -55,4 +52,23 @@ pub fn run(g: &GlobalOptions, a: ImportArgs) -> anyhow::Result<u8> {
     };
     println!("{id}");
     Ok(0)
+}
+
+/// Streams a tarball from an http(s) URL (docker's `import URL`).
+fn download(url: &str) -> anyhow::Result<reqwest::blocking::Response> {
+    let client = reqwest::blocking::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(30))
+        // A rootfs can be large: no limit on the whole transfer, only on connecting.
+        .timeout(None)
+        .build()
+        .map_err(|e| anyhow::anyhow!("starting an HTTP client: {e}"))?;
+    let response = client
+        .get(url)
+        .send()
+        .map_err(|e| anyhow::anyhow!("downloading {url}: {e}"))?;
+    let status = response.status();
+    if !status.is_success() {
+        anyhow::bail!("downloading {url}: the server answered {status}");
+    }
+    Ok(response)
 }
