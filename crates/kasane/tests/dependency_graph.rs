@@ -11,9 +11,20 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("kasane-oci", &[]),
     ("kasane-store", &["kasane-oci"]),
     ("kasane-snapshot", &["kasane-oci"]),
-    ("kasane-engine", &["kasane-oci", "kasane-store", "kasane-snapshot"]),
+    (
+        "kasane-engine",
+        &["kasane-oci", "kasane-store", "kasane-snapshot"],
+    ),
     ("kasane-testsupport", &[]),
-    ("kasane", &["kasane-oci", "kasane-store", "kasane-snapshot", "kasane-engine"]),
+    (
+        "kasane",
+        &[
+            "kasane-oci",
+            "kasane-store",
+            "kasane-snapshot",
+            "kasane-engine",
+        ],
+    ),
 ];
 
 /// Dependencies no library crate may have.
@@ -56,11 +67,17 @@ fn crates_depend_only_on_crates_below_them() {
             .unwrap_or_else(|| panic!("crate {name} is not in the layering table of this test"));
         let deps = dependencies(&manifest);
         for d in deps.iter().filter(|d| d.starts_with("kasane")) {
-            assert!(allowed.contains(&d.as_str()), "{name} must not depend on {d}");
+            assert!(
+                allowed.contains(&d.as_str()),
+                "{name} must not depend on {d}"
+            );
         }
         if name != "kasane" {
             for d in BINARY_ONLY {
-                assert!(!deps.contains(*d), "{name} must not depend on {d} (binary only)");
+                assert!(
+                    !deps.contains(*d),
+                    "{name} must not depend on {d} (binary only)"
+                );
             }
         }
         if name == "kasane-oci" {

@@ -27,7 +27,9 @@ fn serve(body: Vec<u8>, requests: usize) -> String {
                 }
             }
             if request_line.contains("/missing") {
-                let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                let _ = stream.write_all(
+                    b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
                 continue;
             }
             let head = format!(
@@ -45,7 +47,13 @@ fn serve(body: Vec<u8>, requests: usize) -> String {
 fn import_from_a_url_streams_the_tarball() {
     let k = Kasane::new();
     let img = ImageBuilder::new()
-        .layer(LayerBuilder::new(3).dir("etc").file("etc/motd", b"hi\n".to_vec()).build(), "ADD")
+        .layer(
+            LayerBuilder::new(3)
+                .dir("etc")
+                .file("etc/motd", b"hi\n".to_vec())
+                .build(),
+            "ADD",
+        )
         .build();
     let tarball = k.path("rootfs.tar.gz");
     img.write_rootfs_tar(&tarball, true).unwrap();

@@ -12,10 +12,19 @@ use kasane_testsupport::{DockerArchive, DockerArchiveFormat, ImageBuilder, Layer
 fn setup() -> (Kasane, kasane_testsupport::Image, std::path::PathBuf) {
     let k = Kasane::new();
     let img = ImageBuilder::new()
-        .layer(LayerBuilder::new(1).dir("d").random_file("d/f", 10_000).build(), "ADD d")
+        .layer(
+            LayerBuilder::new(1)
+                .dir("d")
+                .random_file("d/f", 10_000)
+                .build(),
+            "ADD d",
+        )
         .build();
     let path = k.path("img.tar");
-    DockerArchive::new(DockerArchiveFormat::Oci).image(&["chk:1"], &img).write(&path).unwrap();
+    DockerArchive::new(DockerArchiveFormat::Oci)
+        .image(&["chk:1"], &img)
+        .write(&path)
+        .unwrap();
     k.ok(&["load", "-i", path.to_str().unwrap()]);
     k.check_clean();
     (k, img, path)
@@ -47,7 +56,10 @@ fn a_corrupt_blob_is_found_and_repaired() {
     let out = k.run(&["system", "check"]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains(&format!("error: blob {}", img.diff_ids()[0].as_str())), "{text}");
+    assert!(
+        text.contains(&format!("error: blob {}", img.diff_ids()[0].as_str())),
+        "{text}"
+    );
     repair_and_reload(&k, &path);
 }
 
@@ -59,6 +71,9 @@ fn a_changed_snapshot_is_found_and_repaired() {
     let out = k.run(&["system", "check"]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("files changed since it was unpacked"), "{text}");
+    assert!(
+        text.contains("files changed since it was unpacked"),
+        "{text}"
+    );
     repair_and_reload(&k, &path);
 }

@@ -48,8 +48,13 @@ pub fn run(g: &GlobalOptions, a: ImagePruneArgs) -> anyhow::Result<u8> {
     if !a.force && !confirm(warning)? {
         return Ok(0);
     }
+    prune_and_report(g, a.all)
+}
+
+/// Prunes images (all unused ones with `all`) and prints docker's report.
+pub fn prune_and_report(g: &GlobalOptions, all: bool) -> anyhow::Result<u8> {
     let mut engine = open_engine(g)?;
-    let report = engine.prune_images(a.all)?;
+    let report = engine.prune_images(all)?;
     print!("{}", images_section(&report));
     println!(
         "Total reclaimed space: {}",

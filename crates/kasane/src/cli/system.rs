@@ -6,7 +6,7 @@ use kasane::output::{
 };
 use serde_json::json;
 
-use super::prune::images_section;
+use super::prune::prune_and_report;
 use super::{GlobalOptions, confirm, image_id, now_unix, open_engine};
 
 const DF_DEFAULT: &str =
@@ -153,14 +153,8 @@ pub fn prune(g: &GlobalOptions, a: SystemPruneArgs) -> anyhow::Result<u8> {
             return Ok(0);
         }
     }
-    let mut engine = open_engine(g)?;
-    let report = engine.prune_images(a.all)?;
-    print!("{}", images_section(&report));
-    println!(
-        "Total reclaimed space: {}",
-        human_size(report.reclaimed as i64)
-    );
-    Ok(0)
+    // Containers, networks, volumes and build cache do not exist yet: images are all there is.
+    prune_and_report(g, a.all)
 }
 
 pub fn check(g: &GlobalOptions, a: CheckArgs) -> anyhow::Result<u8> {
