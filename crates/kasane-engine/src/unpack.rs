@@ -290,15 +290,23 @@ fn run_jobs(
         return Ok(Vec::new());
     }
     let parallel = ctx.parallel;
+    // A worker waits on the disk part of the time, so one more than the cores keeps them busy.
     let workers = if parallel {
-        std::thread::available_parallelism()
+        (std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2)
-            .clamp(1, 4)
-            .min(jobs.len())
+            + 1)
+        .clamp(1, 4)
+        .min(jobs.len())
     } else {
         1
     };
+    // Largest layers first (overlay only: native must go bottom up): the biggest layer is the
+    // critical path, and starting it last would leave the other workers idle at the end.
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    if parallel {
+        order.sort_by_key(|&i| std::cmp::Reverse(jobs[i].desc.size));
+    }
     let next = Mutex::new(0usize);
     let results: Mutex<Vec<Result<Applied>>> = Mutex::new(Vec::new());
     let failed = std::sync::atomic::AtomicBool::new(false);
@@ -315,7 +323,9 @@ fn run_jobs(
                         *n += 1;
                         i
                     };
-                    let Some(job) = jobs.get(i) else { return };
+                    let Some(job) = order.get(i).map(|&j| &jobs[j]) else {
+                        return;
+                    };
                     let r = apply_job(ctx, src, job, subject);
                     if r.is_err() {
                         failed.store(true, std::sync::atomic::Ordering::Relaxed);
