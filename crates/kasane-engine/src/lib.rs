@@ -18,6 +18,7 @@
 //! garbage that the next collection removes.
 
 pub mod error;
+pub mod filter;
 pub mod images;
 pub mod lease;
 pub mod unpack;
@@ -37,7 +38,7 @@ pub use error::{EngineError, ErrorKind, Result};
 pub use gc::GcReport;
 pub use images::{HistoryEntry, ImageDetails, ImageSummary};
 pub use import::ImportOptions;
-pub use remove::{PruneReport, RemoveEvent};
+pub use remove::{PruneOptions, PruneReport, RemoveEvent};
 pub use usage::{DiskUsage, ImageUsage};
 
 use std::path::{Path, PathBuf};

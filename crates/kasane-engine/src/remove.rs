@@ -23,6 +23,17 @@ pub enum RemoveEvent {
     Deleted(String),
 }
 
+/// What `image prune` removes.
+#[derive(Debug, Clone, Default)]
+pub struct PruneOptions {
+    /// Every unused image, not only dangling ones (`-a`).
+    pub all: bool,
+    /// Only images created before this Unix time (`until=`).
+    pub until: Option<i64>,
+    /// Only images whose labels match all of these (`label=`, `label!=`).
+    pub labels: Vec<crate::filter::LabelFilter>,
+}
+
 /// The result of `image prune`.
 #[derive(Debug, Clone, Default)]
 pub struct PruneReport {
@@ -147,14 +158,25 @@ impl Engine {
     }
 
     /// Removes dangling images, or with `all` every image no container uses
-    /// (`docker image prune [-a]`).
-    pub fn prune_images(&mut self, all: bool) -> Result<PruneReport> {
+    /// (`docker image prune [-a] [--filter until=…] [--filter label=…]`).
+    pub fn prune_images(&mut self, opts: &PruneOptions) -> Result<PruneReport> {
         let images = self.images()?;
         let mut report = PruneReport::default();
         let mut doomed: Vec<(ImageId, Vec<ChainId>)> = Vec::new();
         for img in &images {
-            if img.containers > 0 || !(all || img.dangling) {
+            if img.containers > 0 || !(opts.all || img.dangling) {
                 continue;
+            }
+            if let Some(until) = opts.until
+                && img.created.is_some_and(|c| c >= until)
+            {
+                continue;
+            }
+            if !opts.labels.is_empty() {
+                let labels = self.image_labels(&img.id)?;
+                if !opts.labels.iter().all(|f| f.matches(&labels)) {
+                    continue;
+                }
             }
             let record = self.image_record(&img.id)?;
             self.metadata.write(|tx| {

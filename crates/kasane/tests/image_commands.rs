@@ -407,3 +407,61 @@ fn import_makes_a_runnable_one_layer_image() {
     assert!(rows.iter().any(|r| r[0] == "<none>"), "{rows:?}");
     k.check_clean();
 }
+
+#[test]
+fn label_and_until_filters() {
+    let k = Kasane::new();
+    let old = ImageBuilder::new()
+        .created(1_600_000_000)
+        .label("tier", "web")
+        .layer(
+            LayerBuilder::new(71).file("a", b"a".to_vec()).build(),
+            "ADD a",
+        )
+        .build();
+    let new = ImageBuilder::new()
+        .created(1_700_000_000)
+        .label("tier", "db")
+        .layer(
+            LayerBuilder::new(72).file("b", b"b".to_vec()).build(),
+            "ADD b",
+        )
+        .build();
+    load(&k, &["old:1"], &old);
+    load(&k, &["new:1"], &new);
+    let web = k.ok(&[
+        "images",
+        "--filter",
+        "label=tier=web",
+        "--format",
+        "{{.Repository}}",
+    ]);
+    assert_eq!(web, "old\n");
+    let any = k.ok(&[
+        "images",
+        "--filter",
+        "label=tier",
+        "--format",
+        "{{.Repository}}",
+    ]);
+    assert_eq!(any.lines().count(), 2, "{any}");
+    // Prune only what is older than 2022 and not a db.
+    let out = k.ok(&[
+        "image",
+        "prune",
+        "-a",
+        "-f",
+        "--filter",
+        "until=2022-01-01T00:00:00Z",
+        "--filter",
+        "label!=tier=db",
+    ]);
+    assert!(
+        out.contains(old.id().as_str()) && !out.contains(new.id().as_str()),
+        "{out}"
+    );
+    assert_eq!(k.ok(&["images", "--format", "{{.Repository}}"]), "new\n");
+    let (code, err) = k.fail(&["image", "prune", "-f", "--filter", "until=someday"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("until=someday"), "{err}");
+}

@@ -7,6 +7,7 @@ use kasane::output::{
     FormatMode, ago, go_time_string_of_rfc3339, human_size, human_size_with_precision, render_rows,
 };
 use kasane_engine::ImageSummary;
+use kasane_engine::filter::LabelFilter;
 use serde_json::{Value, json};
 
 use super::{GlobalOptions, image_id, now_unix, open_engine};
@@ -60,6 +61,7 @@ enum Filter {
     Reference(String),
     Before(i64),
     Since(i64),
+    Label(LabelFilter),
 }
 
 pub fn run(g: &GlobalOptions, a: ImagesArgs) -> anyhow::Result<u8> {
@@ -89,7 +91,7 @@ pub fn run(g: &GlobalOptions, a: ImagesArgs) -> anyhow::Result<u8> {
                     Filter::Since(created)
                 }
             }
-            "label" => anyhow::bail!("the label filter is not supported yet"),
+            "label" => Filter::Label(LabelFilter::parse(v, false)?),
             _ => anyhow::bail!("invalid filter '{k}'"),
         });
     }
@@ -100,9 +102,20 @@ pub fn run(g: &GlobalOptions, a: ImagesArgs) -> anyhow::Result<u8> {
     let show_digests = a.digests || a.format.as_deref().is_some_and(|f| f.contains(".Digest"));
     let now = now_unix();
     let mut rows = Vec::new();
+    let wants_labels = filters.iter().any(|f| matches!(f, Filter::Label(_)));
     for img in &images {
         if !keep(img, &filters) {
             continue;
+        }
+        if wants_labels {
+            let labels = engine.image_labels(&img.id)?;
+            let ok = filters.iter().all(|f| match f {
+                Filter::Label(l) => l.matches(&labels),
+                _ => true,
+            });
+            if !ok {
+                continue;
+            }
         }
         rows.extend(image_rows(img, &filters, show_digests, a.no_trunc, now));
     }
@@ -122,7 +135,7 @@ fn keep(img: &ImageSummary, filters: &[Filter]) -> bool {
     let created = img.created.unwrap_or(0);
     filters.iter().all(|f| match f {
         Filter::Dangling(d) => img.dangling == *d,
-        Filter::Reference(_) => true, // applied per row
+        Filter::Reference(_) | Filter::Label(_) => true, // applied per row / with the config
         Filter::Before(t) => created < *t,
         Filter::Since(t) => created > *t,
     })

@@ -2,7 +2,8 @@
 
 use clap::Args;
 use kasane::output::human_size;
-use kasane_engine::{PruneReport, RemoveEvent};
+use kasane_engine::filter::{LabelFilter, parse_until};
+use kasane_engine::{PruneOptions, PruneReport, RemoveEvent};
 
 use super::{GlobalOptions, confirm, open_engine};
 
@@ -37,9 +38,6 @@ pub fn images_section(report: &PruneReport) -> String {
 }
 
 pub fn run(g: &GlobalOptions, a: ImagePruneArgs) -> anyhow::Result<u8> {
-    if !a.filters.is_empty() {
-        anyhow::bail!("image prune filters are not supported yet");
-    }
     let warning = if a.all {
         "WARNING! This will remove all images without at least one container associated to them.\nAre you sure you want to continue?"
     } else {
@@ -48,13 +46,34 @@ pub fn run(g: &GlobalOptions, a: ImagePruneArgs) -> anyhow::Result<u8> {
     if !a.force && !confirm(warning)? {
         return Ok(0);
     }
-    prune_and_report(g, a.all)
+    prune_and_report(g, a.all, &a.filters)
+}
+
+/// Parses docker's prune filters: `until=`, `label=`, `label!=`.
+fn prune_options(all: bool, filters: &[String]) -> anyhow::Result<PruneOptions> {
+    let mut opts = PruneOptions {
+        all,
+        ..PruneOptions::default()
+    };
+    for f in filters {
+        if let Some(v) = f.strip_prefix("label!=") {
+            opts.labels.push(LabelFilter::parse(v, true)?);
+        } else if let Some(v) = f.strip_prefix("label=") {
+            opts.labels.push(LabelFilter::parse(v, false)?);
+        } else if let Some(v) = f.strip_prefix("until=") {
+            opts.until = Some(parse_until(v, super::now_unix())?);
+        } else {
+            anyhow::bail!("invalid filter {f:?}: prune takes until=, label= and label!=");
+        }
+    }
+    Ok(opts)
 }
 
 /// Prunes images (all unused ones with `all`) and prints docker's report.
-pub fn prune_and_report(g: &GlobalOptions, all: bool) -> anyhow::Result<u8> {
+pub fn prune_and_report(g: &GlobalOptions, all: bool, filters: &[String]) -> anyhow::Result<u8> {
+    let opts = prune_options(all, filters)?;
     let mut engine = open_engine(g)?;
-    let report = engine.prune_images(all)?;
+    let report = engine.prune_images(&opts)?;
     print!("{}", images_section(&report));
     println!(
         "Total reclaimed space: {}",

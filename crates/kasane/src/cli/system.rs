@@ -133,9 +133,6 @@ fn df_verbose(usage: &kasane_engine::DiskUsage) -> anyhow::Result<u8> {
 }
 
 pub fn prune(g: &GlobalOptions, a: SystemPruneArgs) -> anyhow::Result<u8> {
-    if !a.filters.is_empty() {
-        anyhow::bail!("system prune filters are not supported yet");
-    }
     if !a.force {
         let mut w = String::from(
             "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n",
@@ -154,7 +151,7 @@ pub fn prune(g: &GlobalOptions, a: SystemPruneArgs) -> anyhow::Result<u8> {
         }
     }
     // Containers, networks, volumes and build cache do not exist yet: images are all there is.
-    prune_and_report(g, a.all)
+    prune_and_report(g, a.all, &a.filters)
 }
 
 pub fn check(g: &GlobalOptions, a: CheckArgs) -> anyhow::Result<u8> {
