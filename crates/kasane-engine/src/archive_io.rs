@@ -60,11 +60,11 @@ impl Engine {
     /// `InvalidImage` when the archive or an image in it does not verify; nothing of an
     /// image that failed stays in the store.
     pub fn load_path(&mut self, path: &Path) -> Result<LoadReport> {
-        let mut head = [0u8; 4];
+        let mut head = [0u8; 6];
         let n = std::fs::File::open(path)
             .and_then(|mut f| f.read(&mut head))
             .map_err(|e| EngineError::io(format!("opening {}", path.display()), e))?;
-        let compressed = kasane_store::archive::detect_compression(&head[..n]).is_some();
+        let compressed = kasane_store::archive::is_compressed(&head[..n]);
         let archive = if compressed {
             let f = std::fs::File::open(path)
                 .map_err(|e| EngineError::io(format!("opening {}", path.display()), e))?;

@@ -217,16 +217,9 @@ impl Engine {
         let head = buffered
             .fill_buf()
             .map_err(|e| EngineError::io("reading the import tarball", e))?;
-        let decompressed: Box<dyn Read + '_> = if head.starts_with(&[0x1f, 0x8b]) {
-            Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Box::new(
-                zstd::stream::read::Decoder::with_buffer(buffered)
-                    .map_err(|e| EngineError::io("reading the import tarball", e))?,
-            )
-        } else {
-            Box::new(buffered)
-        };
+        let magic = head[..head.len().min(6)].to_vec();
+        // gzip, zstd, bzip2, xz or plain, as docker import accepts.
+        let decompressed = kasane_store::archive::decompressing(&magic, buffered)?;
         let store = self.store.clone();
         let mut writer = store.writer(None)?;
         let opts = ApplyOptions {

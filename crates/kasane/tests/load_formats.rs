@@ -170,3 +170,57 @@ fn several_processes_load_and_prune_at_once() {
     }
     k.check_clean();
 }
+
+#[test]
+fn bzip2_and_xz_archives_and_tarballs() {
+    require!(
+        common::have("xz") && common::have("bzip2"),
+        "xz or bzip2 is not installed"
+    );
+    let img = image(7);
+    for tool in ["xz", "bzip2"] {
+        let k = Kasane::new();
+        let path = k.path("a.tar");
+        DockerArchive::new(DockerArchiveFormat::Oci)
+            .image(&["comp:1"], &img)
+            .write(&path)
+            .unwrap();
+        let status = std::process::Command::new(tool)
+            .arg("-k")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let ext = if tool == "xz" { "xz" } else { "bz2" };
+        let compressed = k.path(&format!("a.tar.{ext}"));
+        assert_eq!(
+            k.ok(&["load", "-i", compressed.to_str().unwrap()]),
+            "Loaded image: comp:1\n",
+            "{tool}"
+        );
+        let rootfs = k.path("rootfs.tar");
+        img.write_rootfs_tar(&rootfs, false).unwrap();
+        assert!(
+            std::process::Command::new(tool)
+                .arg("-k")
+                .arg(&rootfs)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let tarball = k.path(&format!("rootfs.tar.{ext}"));
+        k.ok(&["import", tarball.to_str().unwrap(), "imported:1"]);
+        assert_eq!(
+            k.ok(&[
+                "inspect",
+                "--format",
+                "{{index .RootFS.Layers 0}}",
+                "imported:1"
+            ])
+            .trim(),
+            img.diff_ids()[0].as_str(),
+            "{tool}: the imported layer is the uncompressed tarball"
+        );
+        k.check_clean();
+    }
+}

@@ -166,12 +166,52 @@ pub fn layer_media_type_for(prefix: &[u8]) -> &'static str {
     }
 }
 
-/// Writes the plain tar that `reader` yields (gzip, zstd or uncompressed, detected by magic
+/// Whether a stream starting with `prefix` is compressed (gzip, zstd, bzip2 or xz): the
+/// compressions `docker load` and `docker import` accept.
+pub fn is_compressed(prefix: &[u8]) -> bool {
+    detect_compression(prefix).is_some() || is_bzip2(prefix) || is_xz(prefix)
+}
+
+fn is_bzip2(prefix: &[u8]) -> bool {
+    prefix.starts_with(b"BZh")
+}
+
+fn is_xz(prefix: &[u8]) -> bool {
+    prefix.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0])
+}
+
+/// Wraps `whole` (which still starts with `magic`, its first bytes) in the decompressor its
+/// magic number names: gzip, zstd, bzip2, xz, or none for a plain stream.
+///
+/// # Errors
+/// `Stream` when a decompressor cannot start.
+pub fn decompressing<'a>(magic: &[u8], whole: impl Read + 'a) -> Result<Box<dyn Read + 'a>> {
+    Ok(if is_bzip2(magic) {
+        Box::new(bzip2::read::MultiBzDecoder::new(whole))
+    } else if is_xz(magic) {
+        Box::new(liblzma::read::XzDecoder::new_multi_decoder(whole))
+    } else {
+        match detect_compression(magic) {
+            Some(Compression::Gzip) => Box::new(flate2::read::MultiGzDecoder::new(whole)),
+            Some(Compression::Zstd) => {
+                Box::new(zstd::stream::read::Decoder::new(whole).map_err(|source| {
+                    StoreError::Stream {
+                        what: "starting zstd decompression".into(),
+                        source,
+                    }
+                })?)
+            }
+            _ => Box::new(whole),
+        }
+    })
+}
+
+/// Writes the plain tar that `reader` yields (gzip, zstd, bzip2, xz or uncompressed, detected by magic
 /// number) to an unnamed temp file in `tmp_dir` (the store's `tmp/`) and returns it, rewound.
 /// This is how stdin and compressed archives become seekable [`TarIndex`] sources.
 ///
 /// # Errors
-/// `Invalid` for bzip2/xz (not supported); `Stream` when reading or decompressing fails;
+/// `Stream` when reading or decompressing fails;
 /// `Io` on the temp file.
 pub fn spool_decompressed(reader: impl Read, tmp_dir: &Path) -> Result<File> {
     let mut reader = BufReader::with_capacity(IO_BUFFER, reader);
@@ -181,25 +221,8 @@ pub fn spool_decompressed(reader: impl Read, tmp_dir: &Path) -> Result<File> {
         source,
     })?;
     let magic = &magic[..n];
-    if magic.starts_with(b"BZh") || magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        return Err(StoreError::invalid(
-            "archive",
-            "bzip2 and xz compression are not supported; decompress it first",
-        ));
-    }
     let whole = io::Cursor::new(magic.to_vec()).chain(reader);
-    let mut decoded: Box<dyn Read> = match detect_compression(magic) {
-        Some(Compression::Gzip) => Box::new(flate2::read::MultiGzDecoder::new(whole)),
-        Some(Compression::Zstd) => {
-            Box::new(zstd::stream::read::Decoder::new(whole).map_err(|source| {
-                StoreError::Stream {
-                    what: "starting zstd decompression".into(),
-                    source,
-                }
-            })?)
-        }
-        _ => Box::new(whole),
-    };
+    let mut decoded = decompressing(magic, whole)?;
     let mut file = unnamed_temp(tmp_dir)?;
     let mut buf = vec![0u8; IO_BUFFER];
     loop {
