@@ -313,6 +313,13 @@ fn exercise_7_system_df_reclaimable_is_what_prune_frees() {
         .build();
     load(&k, &["a:1"], &a);
     load(&k, &["b:1"], &b);
+    // Stored once: 3 layer snapshots (the base shared), 3 layer blobs + 2 configs + 2 manifests.
+    let snapshots = std::fs::read_dir(k.root.join("snapshots"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().is_dir())
+        .count();
+    assert_eq!(snapshots, 3);
+    assert_eq!(std::fs::read_dir(k.root.join("blobs/sha256")).unwrap().count(), 7);
     let df = k.ok(&["system", "df"]);
     let rows = table(&df);
     assert_eq!(rows[0], ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]);
