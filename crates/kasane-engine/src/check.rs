@@ -205,7 +205,8 @@ impl Engine {
                     "removed {cleaned} leftovers of interrupted operations"
                 ));
             }
-            report.errors.clear();
+            // Everything but the database's own problems has been removed above.
+            report.errors.retain(|e| e.starts_with("metadata database"));
         }
         Ok(report)
     }

@@ -169,6 +169,18 @@ impl BlobVerifier {
         Ok(())
     }
 
+    /// Finishes with the caller's digest when this verifier is witnessed, else with its own
+    /// hash: a writer that hashes for itself trusts its own hash, even when handed one.
+    ///
+    /// # Errors
+    /// `SizeMismatch` or `DigestMismatch`.
+    pub fn finish_with(self, witness: Option<Digest>) -> Result<(Digest, u64)> {
+        match witness {
+            Some(d) if self.is_witnessed() => self.finish_witnessed(d),
+            _ => self.finish(),
+        }
+    }
+
     /// Like [`BlobVerifier::finish`], with the digest the caller computed over the same bytes.
     ///
     /// # Errors

@@ -695,11 +695,7 @@ impl LocalWriter<'_> {
         let file = buffered
             .into_inner()
             .map_err(|e| StoreError::io("writing", &self.data_path, e.into_error()))?;
-        // A writer that hashes for itself trusts its own hash, even when handed one.
-        let verified = match witness {
-            Some(d) if self.verifier.is_witnessed() => self.verifier.clone().finish_witnessed(d),
-            _ => self.verifier.clone().finish(),
-        };
+        let verified = self.verifier.clone().finish_with(witness);
         let (digest, size) = match verified {
             Ok(v) => v,
             Err(e) => {

@@ -319,7 +319,12 @@ fn exercise_7_system_df_reclaimable_is_what_prune_frees() {
         .filter(|e| e.as_ref().unwrap().path().is_dir())
         .count();
     assert_eq!(snapshots, 3);
-    assert_eq!(std::fs::read_dir(k.root.join("blobs/sha256")).unwrap().count(), 7);
+    assert_eq!(
+        std::fs::read_dir(k.root.join("blobs/sha256"))
+            .unwrap()
+            .count(),
+        7
+    );
     let df = k.ok(&["system", "df"]);
     let rows = table(&df);
     assert_eq!(rows[0], ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]);

@@ -269,10 +269,7 @@ impl<W: Write + Send> TarBlobWriter<'_, W> {
                 source: io::Error::other("an earlier write failed"),
             });
         };
-        let verified = match witness {
-            Some(d) if self.verifier.is_witnessed() => self.verifier.clone().finish_witnessed(d),
-            _ => self.verifier.clone().finish(),
-        };
+        let verified = self.verifier.clone().finish_with(witness);
         let (digest, size) = match verified {
             Ok(v) => v,
             Err(e) => {
