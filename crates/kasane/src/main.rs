@@ -28,9 +28,11 @@ fn main() -> ExitCode {
     cli::init_logging(&args.global);
     match cli::run(args) {
         Ok(code) => ExitCode::from(code),
+        // docker exits 1 for every error a command reports (usage errors exit 125 above;
+        // `inspect` returns 64 itself for a template that does not parse).
         Err(e) => {
             eprintln!("Error: {e:#}");
-            ExitCode::from(cli::exit_code(&e))
+            ExitCode::from(1)
         }
     }
 }

@@ -15,7 +15,7 @@ mod tag;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use kasane_engine::{Engine, EngineError, EngineOptions, SnapshotterKind};
+use kasane_engine::{Engine, EngineOptions, SnapshotterKind};
 
 /// A daemonless, Docker-compatible container image engine.
 #[derive(Debug, Parser)]
@@ -168,14 +168,6 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::System(SystemCommand::Df(a)) => system::df(g, a),
         Command::System(SystemCommand::Prune(a)) => system::prune(g, a),
         Command::System(SystemCommand::Check(a)) => system::check(g, a),
-    }
-}
-
-/// Maps an error to docker's exit code: every error a command returns is 1 (usage errors
-/// exit 125 before a command runs; `inspect` returns 64 itself for a bad template).
-pub fn exit_code(e: &anyhow::Error) -> u8 {
-    match e.downcast_ref::<EngineError>().map(EngineError::kind) {
-        Some(_) | None => 1,
     }
 }
 
