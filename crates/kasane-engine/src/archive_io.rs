@@ -16,7 +16,7 @@ use kasane_store::archive::{
     open_archive_file, spool_decompressed,
 };
 use kasane_store::copy::{CopyOptions, copy_graph};
-use kasane_store::metadata::TargetDescriptor;
+use kasane_store::metadata::{ImageRecord, TargetDescriptor};
 use kasane_store::{Provider, read_blob};
 
 use crate::Engine;
@@ -225,52 +225,34 @@ impl Engine {
     ) -> Result<()> {
         let mut images: Vec<SaveImage> = Vec::new();
         for name in names {
-            let (record, matched) = self.resolve_image(name)?;
-            let mut refs = match &matched {
-                Matched::Tag(r) => {
-                    let name_only = name
-                        .parse::<Reference>()
-                        .is_ok_and(|p| p.tag.is_none() && p.digest.is_none());
-                    if name_only {
-                        let repo = r.name();
-                        self.metadata
-                            .read(|tx| tx.tags_of(&record.id))?
-                            .iter()
-                            .filter_map(|t| t.parse::<Reference>().ok())
-                            .filter(|t| t.name() == repo)
-                            .collect()
-                    } else {
-                        vec![r.clone()]
-                    }
-                }
-                Matched::Digest(_) | Matched::Id => Vec::new(),
-            };
-            let root = Descriptor::new(
-                kasane_oci::media_type::OCI_MANIFEST,
-                record.manifest_digest.clone(),
-                self.store
-                    .contains(&record.manifest_digest)?
-                    .ok_or_else(|| {
-                        EngineError::invalid_image(
-                            name.clone(),
-                            format!(
-                                "manifest {} is missing; run `kasane system check`",
-                                record.manifest_digest
-                            ),
-                        )
-                    })?,
-            );
-            // The stored manifest knows its own media type; read it to describe it right.
-            let root = self.described_manifest(root)?;
-            match images.iter_mut().find(|i| i.root.digest == root.digest) {
-                Some(existing) => {
-                    for r in refs.drain(..) {
-                        if !existing.names.contains(&r) {
-                            existing.names.push(r);
+            for (record, refs) in self.save_selection(name)? {
+                let root = Descriptor::new(
+                    kasane_oci::media_type::OCI_MANIFEST,
+                    record.manifest_digest.clone(),
+                    self.store
+                        .contains(&record.manifest_digest)?
+                        .ok_or_else(|| {
+                            EngineError::invalid_image(
+                                name.clone(),
+                                format!(
+                                    "manifest {} is missing; run `kasane system check`",
+                                    record.manifest_digest
+                                ),
+                            )
+                        })?,
+                );
+                // The stored manifest knows its own media type; read it to describe it right.
+                let root = self.described_manifest(root)?;
+                match images.iter_mut().find(|i| i.root.digest == root.digest) {
+                    Some(existing) => {
+                        for r in refs {
+                            if !existing.names.contains(&r) {
+                                existing.names.push(r);
+                            }
                         }
                     }
+                    None => images.push(SaveImage { root, names: refs }),
                 }
-                None => images.push(SaveImage { root, names: refs }),
             }
         }
         let has_none = |_: &kasane_oci::Digest| Ok(false);
@@ -304,6 +286,37 @@ impl Engine {
         out.flush()
             .map_err(|e| EngineError::io("writing the archive", e))?;
         Ok(())
+    }
+
+    /// What `save NAME` writes: a repository without tag or digest is every tag of it (each
+    /// image with its tags of that repository); a tag is that image under that name; an ID or
+    /// a digest is the image without names.
+    fn save_selection(&mut self, name: &str) -> Result<Vec<(ImageRecord, Vec<Reference>)>> {
+        if let Ok(r) = name.parse::<Reference>()
+            && r.tag.is_none()
+            && r.digest.is_none()
+        {
+            let tags = self.metadata.read(|tx| tx.tags_in_repository(&r.name()))?;
+            if !tags.is_empty() {
+                let mut out: Vec<(ImageRecord, Vec<Reference>)> = Vec::new();
+                for (tag, id) in tags {
+                    let Ok(tag) = tag.parse::<Reference>() else {
+                        continue;
+                    };
+                    match out.iter_mut().find(|(rec, _)| rec.id == id) {
+                        Some((_, refs)) => refs.push(tag),
+                        None => out.push((self.image_record(&id)?, vec![tag])),
+                    }
+                }
+                return Ok(out);
+            }
+        }
+        let (record, matched) = self.resolve_image(name)?;
+        let refs = match matched {
+            Matched::Tag(r) => vec![r],
+            Matched::Digest(_) | Matched::Id => Vec::new(),
+        };
+        Ok(vec![(record, refs)])
     }
 
     /// Re-describes a stored manifest with the media type written inside it.

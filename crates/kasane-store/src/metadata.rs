@@ -523,6 +523,28 @@ impl Tx<'_> {
         Ok(n > 0)
     }
 
+    /// Every `(tag, image)` of a repository (full name without tag, e.g.
+    /// `docker.io/library/nginx`), sorted by tag name.
+    pub fn tags_in_repository(&self, repository: &str) -> Result<Vec<(String, ImageId)>> {
+        // Tag names are `<repository>:<tag>`: a range scan on the primary key (';' follows ':').
+        let mut stmt = self
+            .prepare_cached(
+                "SELECT name, image_id FROM tags WHERE name > ?1 AND name < ?2 ORDER BY name",
+            )
+            .map_err(db(format!("reading tags of {repository}")))?;
+        let rows = stmt
+            .query_map(
+                params![format!("{repository}:"), format!("{repository};")],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+            )
+            .map_err(db(format!("reading tags of {repository}")))?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(db(format!("reading tags of {repository}")))?;
+        rows.into_iter()
+            .map(|(n, id)| Ok((n, parse_digest(&id, "image id")?)))
+            .collect()
+    }
+
     /// Full tag names of an image, sorted.
     pub fn tags_of(&self, image: &ImageId) -> Result<Vec<String>> {
         let mut stmt = self
