@@ -34,6 +34,8 @@ log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 
 need=()
 for p in hyperfine podman jq; do command -v "$p" >/dev/null || need+=("$p"); done
+# docker is measured too where Debian's dockerd starts (NO_DOCKER=1 leaves it out).
+if [ "${NO_DOCKER:-0}" != 1 ] && ! command -v dockerd >/dev/null; then need+=(docker.io); fi
 if ((${#need[@]})); then
   log "installing ${need[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
@@ -55,6 +57,8 @@ PODMAN_ROOT=$W/podman
 podman_cmd() { echo "podman --root $PODMAN_ROOT/storage --runroot $PODMAN_ROOT/run --storage-driver overlay"; }
 KROOT=$W/kasane-root
 
+# Debian's client matches Debian's dockerd; a newer client elsewhere on PATH may not.
+DOCKER_CLIENT=$(command -v /usr/bin/docker || command -v docker || echo docker)
 DOCKER_OK=0
 DOCKER_DIR=$W/docker
 if command -v dockerd >/dev/null && [ "${NO_DOCKER:-0}" != 1 ]; then
@@ -65,13 +69,13 @@ if command -v dockerd >/dev/null && [ "${NO_DOCKER:-0}" != 1 ]; then
     -H "unix://$DOCKER_DIR/docker.sock" >"$DOCKER_DIR/dockerd.log" 2>&1 &
   DOCKERD_PID=$!
   trap 'kill "$DOCKERD_PID" 2>/dev/null || true' EXIT
-  for _ in $(seq 50); do
-    if DOCKER_HOST="unix://$DOCKER_DIR/docker.sock" docker version >/dev/null 2>&1; then DOCKER_OK=1; break; fi
+  for _ in $(seq 150); do
+    if "$DOCKER_CLIENT" -H "unix://$DOCKER_DIR/docker.sock" version >/dev/null 2>&1; then DOCKER_OK=1; break; fi
     sleep 0.2
   done
   [ "$DOCKER_OK" = 1 ] || log "dockerd did not start; docker is left out (see $DOCKER_DIR/dockerd.log)"
 fi
-DOCKER="docker -H unix://$DOCKER_DIR/docker.sock"
+DOCKER="$DOCKER_CLIENT -H unix://$DOCKER_DIR/docker.sock"
 
 # hf NAME RUNS PREPARE COMMAND  -> prints the median in seconds
 hf() {
