@@ -676,8 +676,9 @@ fn spooled_compressed_archives_load() {
         .unwrap();
     }
     assert_image_in(&dst, &a);
+    // bzip2 and xz are accepted too; a broken stream is an error, not a short archive.
     let err = spool_decompressed(&b"BZh91AY&SY"[..], dst.tmp_dir()).unwrap_err();
-    assert!(err.to_string().contains("bzip2"), "{err}");
+    assert!(err.to_string().contains("decompressing"), "{err}");
 }
 
 #[test]
