@@ -81,10 +81,20 @@ pub fn parse_time(s: &str) -> Option<i64> {
 impl Engine {
     /// Every image, newest first.
     pub fn images(&mut self) -> Result<Vec<ImageSummary>> {
+        Ok(self
+            .images_with_records()?
+            .into_iter()
+            .map(|(summary, _)| summary)
+            .collect())
+    }
+
+    /// Every image with its stored record (layers included), newest first: one read of the
+    /// metadata for callers that need both (`system df`, `image prune`).
+    pub(crate) fn images_with_records(&mut self) -> Result<Vec<(ImageSummary, ImageRecord)>> {
         let records = self.metadata.read(|tx| tx.images())?;
         let mut out = Vec::with_capacity(records.len());
         for rec in records {
-            out.push(self.summary(rec)?);
+            out.push((self.summary(rec.clone())?, rec));
         }
         Ok(out)
     }

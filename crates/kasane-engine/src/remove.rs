@@ -160,10 +160,10 @@ impl Engine {
     /// Removes dangling images, or with `all` every image no container uses
     /// (`docker image prune [-a] [--filter until=…] [--filter label=…]`).
     pub fn prune_images(&mut self, opts: &PruneOptions) -> Result<PruneReport> {
-        let images = self.images()?;
+        let images = self.images_with_records()?;
         let mut report = PruneReport::default();
         let mut doomed: Vec<(ImageId, Vec<ChainId>)> = Vec::new();
-        for img in &images {
+        for (img, record) in &images {
             if img.containers > 0 || !(opts.all || img.dangling) {
                 continue;
             }
@@ -178,7 +178,6 @@ impl Engine {
                     continue;
                 }
             }
-            let record = self.image_record(&img.id)?;
             self.metadata.write(|tx| {
                 for t in &img.tags {
                     tx.remove_tag(&t.to_string())?;

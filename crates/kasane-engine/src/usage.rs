@@ -39,11 +39,11 @@ pub struct DiskUsage {
 impl Engine {
     /// Computes disk usage from the metadata (no tree walks: sizes were measured at unpack).
     pub fn disk_usage(&mut self) -> Result<DiskUsage> {
-        let summaries = self.images()?;
+        let (summaries, records): (Vec<_>, Vec<_>) =
+            self.images_with_records()?.into_iter().unzip();
         let mut chains_of: Vec<Vec<ChainId>> = Vec::with_capacity(summaries.len());
         let mut users: HashMap<ChainId, usize> = HashMap::new();
-        for s in &summaries {
-            let rec = self.image_record(&s.id)?;
+        for rec in &records {
             let chains: Vec<ChainId> = rec.layers.iter().map(|l| l.chain_id.clone()).collect();
             for c in chains.iter().collect::<HashSet<_>>() {
                 *users.entry(c.clone()).or_default() += 1;

@@ -27,6 +27,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use crate::error::{Result, StoreError};
 
+mod leases;
+
 const SCHEMA_VERSION: i64 = 1;
 
 const SCHEMA: &str = r#"
@@ -694,76 +696,6 @@ impl Tx<'_> {
             .map_err(db("allocating a snapshot id"))?;
         Ok(v.to_string())
     }
-
-    // ---- leases -------------------------------------------------------------------------
-
-    /// Creates a lease held by process `pid` (started at `pid_start`).
-    pub fn create_lease(&self, lease: &LeaseRecord) -> Result<()> {
-        self.execute(
-            "INSERT INTO leases (id, pid, pid_start, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![lease.id, lease.pid, lease.pid_start, lease.created_at],
-        )
-        .map_err(db(format!("creating lease {}", lease.id)))?;
-        Ok(())
-    }
-
-    /// Adds a resource to a lease (idempotent).
-    pub fn lease_add(&self, lease: &str, kind: LeaseResource, key: &str) -> Result<()> {
-        self.execute(
-            "INSERT OR IGNORE INTO lease_resources (lease_id, kind, key) VALUES (?1, ?2, ?3)",
-            params![lease, kind.as_str(), key],
-        )
-        .map_err(db(format!("adding {key} to lease {lease}")))?;
-        Ok(())
-    }
-
-    /// Deletes a lease and its resource list.
-    pub fn delete_lease(&self, lease: &str) -> Result<()> {
-        self.execute("DELETE FROM leases WHERE id = ?1", [lease])
-            .map_err(db(format!("deleting lease {lease}")))?;
-        Ok(())
-    }
-
-    /// Every lease.
-    pub fn leases(&self) -> Result<Vec<LeaseRecord>> {
-        let mut stmt = self
-            .prepare("SELECT id, pid, pid_start, created_at FROM leases")
-            .map_err(db("listing leases"))?;
-        stmt.query_map([], |r| {
-            Ok(LeaseRecord {
-                id: r.get(0)?,
-                pid: r.get(1)?,
-                pid_start: r.get(2)?,
-                created_at: r.get(3)?,
-            })
-        })
-        .map_err(db("listing leases"))?
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(db("listing leases"))
-    }
-
-    /// The resources of one lease, as `(kind, key)`.
-    pub fn lease_resources(&self, lease: &str) -> Result<Vec<(LeaseResource, String)>> {
-        let mut stmt = self
-            .prepare_cached("SELECT kind, key FROM lease_resources WHERE lease_id = ?1")
-            .map_err(db(format!("reading lease {lease}")))?;
-        let rows = stmt
-            .query_map([lease], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })
-            .map_err(db(format!("reading lease {lease}")))?
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(db(format!("reading lease {lease}")))?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(k, key)| match k.as_str() {
-                "blob" => Some((LeaseResource::Blob, key)),
-                "snapshot" => Some((LeaseResource::Snapshot, key)),
-                // An unknown kind comes from a newer kasane; it protects nothing we manage.
-                _ => None,
-            })
-            .collect())
-    }
 }
 
 struct RawImage {
@@ -825,92 +757,4 @@ fn finish_layer(raw: RawLayer) -> Result<LayerRecord> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn d(s: &str) -> Digest {
-        Digest::sha256_of(s.as_bytes())
-    }
-
-    fn image(name: &str) -> ImageRecord {
-        ImageRecord {
-            id: ImageId(d(name)),
-            target: TargetDescriptor {
-                media_type: "application/vnd.oci.image.manifest.v1+json".into(),
-                digest: d(&format!("{name}-manifest")),
-                size: 10,
-            },
-            manifest_digest: d(&format!("{name}-manifest")),
-            created: Some("2026-01-01T00:00:00Z".into()),
-            size: 42,
-            added_at: 1,
-            last_tag_time: None,
-            parent: None,
-            layers: vec![ImageLayer {
-                chain_id: ChainId(d("l1")),
-                diff_id: DiffId(d("l1")),
-                blob_digest: d("b1"),
-                blob_media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
-                blob_size: 5,
-            }],
-        }
-    }
-
-    #[test]
-    fn images_tags_and_cascade() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut md = Metadata::open(&dir.path().join("kasane.db")).unwrap();
-        let img = image("a");
-        md.write(|tx| {
-            assert!(tx.insert_image(&img)?);
-            assert!(!tx.insert_image(&img)?);
-            assert_eq!(tx.set_tag("docker.io/library/a:latest", &img.id)?, None);
-            tx.add_repo_digest("docker.io/library/a", &img.manifest_digest, &img.id)?;
-            Ok(())
-        })
-        .unwrap();
-        // A second connection sees the committed rows (WAL, several processes).
-        let mut other = Metadata::open(&dir.path().join("kasane.db")).unwrap();
-        let got = other.read(|tx| tx.image(&img.id)).unwrap().unwrap();
-        assert_eq!(got, img);
-        let prefix = &img.id.0.hex()[..12];
-        assert_eq!(
-            other.read(|tx| tx.images_by_prefix(prefix)).unwrap(),
-            vec![img.id.clone()]
-        );
-        md.write(|tx| tx.delete_image(&img.id)).unwrap();
-        assert_eq!(
-            md.read(|tx| tx.tag("docker.io/library/a:latest")).unwrap(),
-            None
-        );
-        assert!(
-            md.read(|tx| tx.repo_digests_of(&img.id))
-                .unwrap()
-                .is_empty()
-        );
-    }
-
-    #[test]
-    fn snapshot_ids_are_unique_and_layers_insert_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut md = Metadata::open(&dir.path().join("kasane.db")).unwrap();
-        let a = md.write(|tx| tx.next_snapshot_id()).unwrap();
-        let b = md.write(|tx| tx.next_snapshot_id()).unwrap();
-        assert_ne!(a, b);
-        let layer = LayerRecord {
-            chain_id: ChainId(d("c")),
-            parent: None,
-            diff_id: DiffId(d("c")),
-            snapshot_id: a,
-            size: 1,
-            fingerprint: d("fp"),
-            created_at: 0,
-        };
-        assert!(md.write(|tx| tx.insert_layer(&layer)).unwrap());
-        assert!(!md.write(|tx| tx.insert_layer(&layer)).unwrap());
-        assert_eq!(
-            md.read(|tx| tx.layer(&layer.chain_id)).unwrap(),
-            Some(layer)
-        );
-    }
-}
+mod tests;
