@@ -152,7 +152,7 @@ impl Engine {
         if let Some(id) = self.existing_image_of(src, &manifest_desc, subject)? {
             return self.apply_loaded_names(id, names, report);
         }
-        let mut unpacked = self.unpack_manifest(src, &manifest_desc, subject, lease)?;
+        let mut unpacked = self.unpack_manifest(src, &manifest_desc, subject, lease, None)?;
         if let Some((desc, bytes)) = &index {
             lease.add(
                 &mut self.metadata,

@@ -30,6 +30,9 @@ pub enum EngineError {
     /// No image matches the name, ID or digest.
     #[error("No such image: {0}")]
     NoSuchImage(String),
+    /// Something other than a local image is missing (a platform in an index, a tag remotely).
+    #[error("{0}")]
+    NotFound(String),
     /// A short ID matches several images.
     #[error("multiple IDs found with provided prefix: {0}")]
     AmbiguousId(String),
@@ -59,6 +62,17 @@ pub enum EngineError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A registry could not be used (transport, authentication, missing or bad content).
+    #[error("{subject}")]
+    Remote {
+        /// What was being pulled or pushed.
+        subject: String,
+        /// The registry client's error (possibly wrapped by the store seam).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+        /// Its classification.
+        kind: ErrorKind,
+    },
     /// A reference, digest or platform failed to parse.
     #[error(transparent)]
     Oci(#[from] OciError),
@@ -83,7 +97,7 @@ impl EngineError {
     /// Classifies the error.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            EngineError::NoSuchImage(_) => ErrorKind::NotFound,
+            EngineError::NoSuchImage(_) | EngineError::NotFound(_) => ErrorKind::NotFound,
             EngineError::AmbiguousId(_) | EngineError::InvalidArgument(_) => {
                 ErrorKind::InvalidArgument
             }
@@ -100,6 +114,7 @@ impl EngineError {
                 kasane_store::ErrorKind::Internal => ErrorKind::Internal,
             },
             EngineError::Snapshot(_) | EngineError::Io { .. } => ErrorKind::Internal,
+            EngineError::Remote { kind, .. } => *kind,
         }
     }
 
@@ -114,12 +129,50 @@ impl EngineError {
         subject: impl Into<String>,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
+        let source = source.into();
+        // A registry failure seen through the store seam is not the image's fault.
+        let remote_kind = match source.downcast_ref::<StoreError>() {
+            Some(StoreError::External { error, .. }) => error
+                .downcast_ref::<kasane_registry::RegistryError>()
+                .map(remote_kind),
+            _ => None,
+        };
+        if let Some(kind) = remote_kind {
+            return EngineError::Remote {
+                subject: subject.into(),
+                source,
+                kind,
+            };
+        }
         EngineError::InvalidImage {
             subject: subject.into(),
-            source: source.into(),
+            source,
         }
     }
 }
 
 /// Result alias for the engine.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// The engine's classification of a registry error.
+pub(crate) fn remote_kind(e: &kasane_registry::RegistryError) -> ErrorKind {
+    use kasane_registry::ErrorKind as R;
+    match e.kind() {
+        R::NotFound => ErrorKind::NotFound,
+        R::Unauthorized => ErrorKind::Unauthorized,
+        R::Invalid => ErrorKind::InvalidArgument,
+        R::Transient => ErrorKind::Unavailable,
+        R::Other => ErrorKind::Internal,
+    }
+}
+
+impl EngineError {
+    /// Wraps a registry error met while working on `subject`.
+    pub(crate) fn remote(subject: impl Into<String>, e: kasane_registry::RegistryError) -> Self {
+        EngineError::Remote {
+            subject: subject.into(),
+            kind: remote_kind(&e),
+            source: Box::new(e),
+        }
+    }
+}

@@ -21,6 +21,8 @@ pub mod error;
 pub mod filter;
 pub mod images;
 pub mod lease;
+pub mod pull;
+pub mod push;
 pub mod unpack;
 
 mod archive_io;
@@ -38,6 +40,8 @@ pub use error::{EngineError, ErrorKind, Result};
 pub use gc::GcReport;
 pub use images::{HistoryEntry, ImageDetails, ImageSummary};
 pub use import::ImportOptions;
+pub use pull::{PullOptions, PullReport, Resolved};
+pub use push::{PushEvent, PushOptions, PushReport};
 pub use remove::{PruneOptions, PruneReport, RemoveEvent};
 pub use usage::{DiskUsage, ImageUsage};
 

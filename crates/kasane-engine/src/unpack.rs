@@ -49,6 +49,34 @@ pub struct Unpacked {
     pub outcomes: Vec<LayerOutcome>,
 }
 
+/// What happens to one layer during an unpack, for progress output (docker's pull lines).
+#[derive(Debug, Clone, Copy)]
+pub enum UnpackEvent<'a> {
+    /// The layer is unpacked already ("Already exists").
+    AlreadyExists(&'a Descriptor),
+    /// The layer waits for a worker ("Waiting").
+    Waiting(&'a Descriptor),
+    /// Its bytes begin to flow; `offset` were there from an interrupted pull.
+    Started {
+        /// The layer blob.
+        layer: &'a Descriptor,
+        /// Bytes resumed from a partial ingest.
+        offset: u64,
+    },
+    /// Bytes read so far (including a resumed prefix).
+    Progress {
+        /// The layer blob.
+        layer: &'a Descriptor,
+        /// Bytes read.
+        done: u64,
+    },
+    /// Downloaded, verified and unpacked ("Pull complete").
+    Done(&'a Descriptor),
+}
+
+/// Progress callback of [`Engine::unpack_manifest`], called from worker threads.
+pub type UnpackProgress<'a> = &'a (dyn Fn(&UnpackEvent<'_>) + Sync);
+
 /// A layer that must be applied.
 struct LayerJob {
     index: usize,
@@ -81,6 +109,7 @@ impl Engine {
         desc: &Descriptor,
         subject: &str,
         lease: &Lease,
+        progress: Option<UnpackProgress<'_>>,
     ) -> Result<Unpacked> {
         let manifest_bytes =
             read_blob(src, desc).map_err(|e| EngineError::invalid_image(subject, e))?;
@@ -95,8 +124,19 @@ impl Engine {
             }
             Err(e) => return Err(EngineError::invalid_image(subject, e)),
         };
-        let config_bytes =
-            read_blob(src, &manifest.config).map_err(|e| EngineError::invalid_image(subject, e))?;
+        // The config comes through the store (leased first): two processes pulling the same
+        // image then fetch it once, and it is verified before it is parsed.
+        for d in [&manifest.config, desc] {
+            lease.add(
+                &mut self.metadata,
+                LeaseResource::Blob,
+                &d.digest.to_string(),
+            )?;
+        }
+        copy_blob(src, &*self.store, &manifest.config)
+            .map_err(|e| EngineError::invalid_image(subject, e))?;
+        let config_bytes = read_blob(&*self.store, &manifest.config)
+            .map_err(|e| EngineError::invalid_image(subject, e))?;
         let config = ImageConfig::from_slice(&config_bytes)
             .map_err(|e| EngineError::invalid_image(subject, e))?;
         let diff_ids = config.rootfs.diff_ids.clone();
@@ -153,13 +193,6 @@ impl Engine {
                 }
             }
         }
-        for d in [&manifest.config, desc] {
-            lease.add(
-                &mut self.metadata,
-                LeaseResource::Blob,
-                &d.digest.to_string(),
-            )?;
-        }
         for d in &blob_only {
             lease.add(
                 &mut self.metadata,
@@ -173,7 +206,18 @@ impl Engine {
             snapshots: &*self.snapshots,
             parallel: self.driver == "overlay",
             preserve_owners: rustix::process::geteuid().is_root(),
+            progress,
         };
+        if let Some(p) = progress {
+            for (layer, outcome) in manifest.layers.iter().zip(&outcomes) {
+                if *outcome == LayerOutcome::AlreadyExists {
+                    p(&UnpackEvent::AlreadyExists(layer));
+                }
+            }
+            for job in &jobs {
+                p(&UnpackEvent::Waiting(&job.desc));
+            }
+        }
         let applied = match run_jobs(&ctx, src, &jobs, subject) {
             Ok(a) => a,
             Err(e) => {
@@ -277,6 +321,7 @@ struct Ctx<'a> {
     snapshots: &'a dyn Snapshotter,
     parallel: bool,
     preserve_owners: bool,
+    progress: Option<UnpackProgress<'a>>,
 }
 
 /// Applies every job, in parallel for overlay, in order for native.
@@ -355,9 +400,43 @@ fn apply_job(ctx: &Ctx<'_>, src: &dyn Provider, job: &LayerJob, subject: &str) -
         source: e,
     };
     let dir = ctx.snapshots.prepare_layer(&job.snapshot, &job.parents)?;
-    let mut raw = src
-        .open(&job.desc)
-        .map_err(|e| EngineError::invalid_image(subject, e))?;
+    // The writer comes first: it waits while another process writes the same blob, which is
+    // then read from the store instead of fetched again. A partial ingest left by an
+    // interrupted pull is kept; its bytes are read back (and witnessed) from disk and only
+    // the rest is fetched.
+    let mut writer: Option<Box<dyn BlobWriter + '_>> = if job.write_blob {
+        Some(ctx.store.witnessed_resuming_writer(&job.desc)?)
+    } else {
+        None
+    };
+    let committed = ctx.store.contains(&job.desc.digest)?.is_some();
+    let local: &dyn Provider = ctx.store;
+    let (source, offset) = if committed {
+        writer = None;
+        (local, 0)
+    } else {
+        (src, writer.as_ref().map_or(0, |w| w.offset()))
+    };
+    if let Some(p) = ctx.progress {
+        p(&UnpackEvent::Started {
+            layer: &job.desc,
+            offset,
+        });
+    }
+    let mut raw: Box<dyn Read + Send + '_> = if offset > 0 {
+        let prefix = ctx
+            .store
+            .open_ingest(&IngestRef::for_digest(&job.desc.digest))?
+            .take(offset);
+        let rest = source
+            .open_at(&job.desc, offset)
+            .map_err(|e| EngineError::invalid_image(subject, e))?;
+        Box::new(prefix.chain(rest))
+    } else {
+        source
+            .open(&job.desc)
+            .map_err(|e| EngineError::invalid_image(subject, e))?
+    };
     // Sniff the compression before anything is hashed or stored, then put the bytes back.
     let mut head = [0u8; 4];
     let mut got = 0;
@@ -377,20 +456,15 @@ fn apply_job(ctx: &Ctx<'_>, src: &dyn Provider, job: &LayerJob, subject: &str) -
     // hash it once. Otherwise the compressed bytes are hashed on their way to the ingest.
     let diff_is_digest = compression == Compression::None
         && job.desc.digest.algorithm() == kasane_oci::Algorithm::Sha256;
-    // A witnessed write never resumes, so a writer already at an offset is the committed blob
-    // (another process stored it meanwhile): nothing to write then.
-    let writer: Option<Box<dyn BlobWriter + '_>> = if job.write_blob {
-        Some(ctx.store.witnessed_writer(&job.desc)?).filter(|w| w.offset() == 0)
-    } else {
-        None
-    };
     let mut tee = TeeReader {
         inner: Counted {
             inner: stream,
             digester: (!diff_is_digest).then(|| Digester::new(job.desc.digest.algorithm())),
             count: 0,
+            progress: ctx.progress.map(|p| (p, &job.desc, 0)),
         },
         sink: writer,
+        skip: offset,
     };
     let opts = ApplyOptions {
         whiteouts: ctx.snapshots.whiteout_mode(),
@@ -449,6 +523,9 @@ fn apply_job(ctx: &Ctx<'_>, src: &dyn Provider, job: &LayerJob, subject: &str) -
             .map_err(|e| EngineError::invalid_image(subject, e))?;
     }
     let fingerprint = kasane_snapshot::fingerprint(&dir)?;
+    if let Some(p) = ctx.progress {
+        p(&UnpackEvent::Done(&job.desc));
+    }
     Ok(Applied {
         index: job.index,
         size: stats.content_size,
@@ -456,20 +533,35 @@ fn apply_job(ctx: &Ctx<'_>, src: &dyn Provider, job: &LayerJob, subject: &str) -
     })
 }
 
-/// Counts (and, unless the caller verifies another way, hashes) what is read through it.
-struct Counted<R> {
+/// Counts (and, unless the caller verifies another way, hashes) what is read through it,
+/// reporting progress every [`PROGRESS_STEP`] bytes.
+struct Counted<'p, R> {
     inner: R,
     digester: Option<Digester>,
     count: u64,
+    /// The callback, the layer, and the count last reported.
+    progress: Option<(UnpackProgress<'p>, &'p Descriptor, u64)>,
 }
 
-impl<R: Read> Read for Counted<R> {
+/// Bytes between two progress reports of one layer.
+const PROGRESS_STEP: u64 = 512 << 10;
+
+impl<R: Read> Read for Counted<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         if let Some(d) = self.digester.as_mut() {
             d.update(&buf[..n]);
         }
         self.count += n as u64;
+        if let Some((p, layer, last)) = self.progress.as_mut()
+            && (self.count >= *last + PROGRESS_STEP || (n == 0 && self.count > *last))
+        {
+            *last = self.count;
+            p(&UnpackEvent::Progress {
+                layer,
+                done: self.count,
+            });
+        }
         Ok(n)
     }
 }
@@ -501,18 +593,21 @@ fn detect_compression(mt: &str, head: &[u8]) -> Compression {
     }
 }
 
-/// Passes reads through while copying every byte into `sink` (the blob's witnessed ingest,
-/// which never resumes, so it starts empty).
+/// Passes reads through while copying every byte after the first `skip` (which the ingest
+/// holds already, from an interrupted pull) into `sink`, the blob's witnessed ingest.
 struct TeeReader<'w, R> {
     inner: R,
     sink: Option<Box<dyn BlobWriter + 'w>>,
+    skip: u64,
 }
 
 impl<R: Read> Read for TeeReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
+        let skipped = usize::try_from(self.skip).unwrap_or(usize::MAX).min(n);
+        self.skip -= skipped as u64;
         if let Some(w) = self.sink.as_mut() {
-            w.write_all(&buf[..n])?;
+            w.write_all(&buf[skipped..n])?;
         }
         Ok(n)
     }
@@ -524,17 +619,14 @@ pub(crate) fn copy_blob(
     dst: &dyn Ingester,
     desc: &Descriptor,
 ) -> kasane_store::Result<()> {
-    let mut r = src.open(desc)?;
+    // The writer first: it waits for another writer of the same blob, and then holds it.
     let mut w = dst.writer(Some(desc))?;
     let resumed = w.offset();
-    if resumed > 0 {
-        std::io::copy(&mut (&mut r).take(resumed), &mut std::io::sink()).map_err(|source| {
-            kasane_store::StoreError::Stream {
-                what: format!("skipping the resumed part of blob {}", desc.digest),
-                source,
-            }
-        })?;
+    if resumed == desc.size && desc.size > 0 {
+        w.commit()?;
+        return Ok(());
     }
+    let mut r = src.open_at(desc, resumed)?;
     std::io::copy(&mut r, &mut w).map_err(|source| kasane_store::StoreError::Stream {
         what: format!("copying blob {}", desc.digest),
         source,

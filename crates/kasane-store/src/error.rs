@@ -127,6 +127,15 @@ pub enum StoreError {
     /// Another process holds a lock or the object is in use.
     #[error("{0}")]
     Conflict(String),
+    /// A source or sink outside the store (a registry) failed; the error is its own, and
+    /// `kind` is its classification (callers may downcast `error` for details).
+    #[error("{error}")]
+    External {
+        /// How the caller should treat it.
+        kind: ErrorKind,
+        /// The source's or sink's error.
+        error: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
 }
 
 impl StoreError {
@@ -146,6 +155,7 @@ impl StoreError {
             StoreError::Io { .. } | StoreError::Stream { .. } | StoreError::Db { .. } => {
                 ErrorKind::Internal
             }
+            StoreError::External { kind, .. } => *kind,
         }
     }
 

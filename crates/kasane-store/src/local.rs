@@ -358,15 +358,47 @@ impl LocalStore {
         reference: &IngestRef,
         expected: Option<&Descriptor>,
     ) -> Result<Box<dyn BlobWriter + '_>> {
-        self.open_writer(reference.clone(), expected, true, false)
+        self.open_writer(reference.clone(), expected, WriterMode::plain(true))
+    }
+
+    /// A witnessed writer (see [`Ingester::witnessed_writer`]) that keeps what an interrupted
+    /// write of the same blob left: its offset is where that write stopped. The caller must
+    /// witness those bytes too, reading them back with [`LocalStore::open_ingest`], and send
+    /// only the rest (a pull resumed with `Range`). A blob committed meanwhile yields an
+    /// [`ExistingBlob`] writer, as with every writer.
+    ///
+    /// # Errors
+    /// As [`Ingester::writer`].
+    pub fn witnessed_resuming_writer(
+        &self,
+        expected: &Descriptor,
+    ) -> Result<Box<dyn BlobWriter + '_>> {
+        self.open_writer(
+            IngestRef::for_digest(&expected.digest),
+            Some(expected),
+            WriterMode {
+                keep_on_drop: true,
+                witnessed: true,
+                keep_prefix: true,
+            },
+        )
+    }
+
+    /// Opens the bytes an ingest holds so far, for reading (the writer holding the ingest
+    /// may be appending meanwhile; read only up to its offset).
+    ///
+    /// # Errors
+    /// `Io` when the ingest does not exist.
+    pub fn open_ingest(&self, reference: &IngestRef) -> Result<File> {
+        let path = self.ingest_dir(reference).join(DATA_FILE);
+        File::open(&path).map_err(|e| StoreError::io("opening", path, e))
     }
 
     fn open_writer(
         &self,
         reference: IngestRef,
         expected: Option<&Descriptor>,
-        keep_on_drop: bool,
-        witnessed: bool,
+        mode: WriterMode,
     ) -> Result<Box<dyn BlobWriter + '_>> {
         let dir = self.ingest_dir(&reference);
         let data_path = dir.join(DATA_FILE);
@@ -402,10 +434,6 @@ impl LocalStore {
                 }
                 return Ok(Box::new(existing));
             }
-            let mode = WriterMode {
-                keep_on_drop,
-                witnessed,
-            };
             return self.resume(reference, dir, data_path, file, expected, mode);
         }
         Err(StoreError::Conflict(format!(
@@ -446,6 +474,7 @@ impl LocalStore {
         let WriterMode {
             keep_on_drop,
             witnessed,
+            keep_prefix,
         } = mode;
         let meta_path = dir.join(META_FILE);
         let meta = IngestMeta {
@@ -471,7 +500,7 @@ impl LocalStore {
                 != expected.map(|d| (&d.digest, d.size))
         });
         let too_long = expected.is_some_and(|d| len > d.size);
-        if stale || too_long || (witnessed && len > 0) {
+        if stale || too_long || (witnessed && !keep_prefix && len > 0) {
             file.set_len(0)
                 .map_err(|e| StoreError::io("truncating", &data_path, e))?;
             len = 0;
@@ -541,10 +570,12 @@ impl Ingester for LocalStore {
     /// digest is unknown (removed again if dropped uncommitted).
     fn writer(&self, expected: Option<&Descriptor>) -> Result<Box<dyn BlobWriter + '_>> {
         match expected {
-            Some(desc) => {
-                self.open_writer(IngestRef::for_digest(&desc.digest), Some(desc), true, false)
-            }
-            None => self.open_writer(IngestRef::random(), None, false, false),
+            Some(desc) => self.open_writer(
+                IngestRef::for_digest(&desc.digest),
+                Some(desc),
+                WriterMode::plain(true),
+            ),
+            None => self.open_writer(IngestRef::random(), None, WriterMode::plain(false)),
         }
     }
 
@@ -559,18 +590,34 @@ impl Ingester for LocalStore {
         self.open_writer(
             IngestRef::for_digest(&expected.digest),
             Some(expected),
-            true,
-            true,
+            WriterMode {
+                keep_on_drop: true,
+                witnessed: true,
+                keep_prefix: false,
+            },
         )
     }
 }
 
-/// How a writer treats its ingest: keep it when dropped (for a resume), and whether the caller
-/// hashes (a witnessed write never resumes: the caller did not see the earlier bytes).
+/// How a writer treats its ingest: keep it when dropped (for a resume), whether the caller
+/// hashes, and whether a witnessed write keeps earlier bytes (only when the caller re-reads
+/// them: it must witness every byte).
 #[derive(Debug, Clone, Copy)]
 struct WriterMode {
     keep_on_drop: bool,
     witnessed: bool,
+    keep_prefix: bool,
+}
+
+impl WriterMode {
+    /// A self-hashing writer.
+    fn plain(keep_on_drop: bool) -> Self {
+        WriterMode {
+            keep_on_drop,
+            witnessed: false,
+            keep_prefix: true,
+        }
+    }
 }
 
 /// Iterator over committed blobs, from [`LocalStore::list_blobs`].

@@ -17,6 +17,8 @@
 //! repo_digests(repository, digest, image_id)      -- "docker.io/library/nginx" + manifest digest
 //! layers(chain_id PK, parent, diff_id, snapshot_id UNIQUE, size, fingerprint, created_at)
 //! leases(id PK, pid, pid_start, created_at) + lease_resources(lease_id, kind, key)
+//! blob_sources(digest, repository)      -- "docker.io/library/nginx": where a blob was pulled
+//!                                       -- from or pushed to (cross-repository mounts)
 //! ```
 
 use std::path::Path;
@@ -87,6 +89,11 @@ CREATE TABLE IF NOT EXISTS lease_resources (
     kind TEXT NOT NULL,
     key TEXT NOT NULL,
     PRIMARY KEY (lease_id, kind, key)
+) STRICT;
+CREATE TABLE IF NOT EXISTS blob_sources (
+    digest TEXT NOT NULL,
+    repository TEXT NOT NULL,
+    PRIMARY KEY (digest, repository)
 ) STRICT;
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
@@ -615,6 +622,30 @@ impl Tx<'_> {
             )
             .map_err(db(format!("removing {repository}@{digest}")))?;
         Ok(n > 0)
+    }
+
+    /// Records that blob `digest` exists in `repository` (full name, `registry/path`), so a
+    /// later push to the same registry can mount it instead of uploading it.
+    pub fn add_blob_source(&self, digest: &Digest, repository: &str) -> Result<()> {
+        self.execute(
+            "INSERT OR IGNORE INTO blob_sources (digest, repository) VALUES (?1, ?2)",
+            params![digest.to_string(), repository],
+        )
+        .map_err(db(format!("recording the source of {digest}")))?;
+        Ok(())
+    }
+
+    /// The repositories (full names) blob `digest` is known to exist in, sorted.
+    pub fn blob_sources(&self, digest: &Digest) -> Result<Vec<String>> {
+        let mut stmt = self
+            .prepare_cached(
+                "SELECT repository FROM blob_sources WHERE digest = ?1 ORDER BY repository",
+            )
+            .map_err(db(format!("reading the sources of {digest}")))?;
+        stmt.query_map([digest.to_string()], |r| r.get(0))
+            .map_err(db(format!("reading the sources of {digest}")))?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(db(format!("reading the sources of {digest}")))
     }
 
     // ---- layers (committed snapshots) ------------------------------------------------------

@@ -6,7 +6,11 @@ mod import;
 mod inspect;
 mod inspect_view;
 mod load;
+mod login;
 mod prune;
+mod pull;
+mod push;
+mod registry;
 mod rmi;
 mod save;
 mod system;
@@ -72,6 +76,14 @@ pub enum Command {
     Load(load::LoadArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(import::ImportArgs),
+    /// Download an image from a registry
+    Pull(pull::PullArgs),
+    /// Upload an image to a registry
+    Push(push::PushArgs),
+    /// Log in to a registry
+    Login(login::LoginArgs),
+    /// Log out from a registry
+    Logout(login::LogoutArgs),
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
@@ -103,6 +115,10 @@ pub enum ImageCommand {
     Load(load::LoadArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(import::ImportArgs),
+    /// Download an image from a registry
+    Pull(pull::PullArgs),
+    /// Upload an image to a registry
+    Push(push::PushArgs),
 }
 
 /// `kasane system …`
@@ -164,6 +180,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => save::run(g, a),
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => load::run(g, a),
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => import::run(g, a),
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => pull::run(g, a),
+        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => push::run(g, a),
+        Command::Login(a) => login::login(g, a),
+        Command::Logout(a) => login::logout(g, a),
         Command::Image(ImageCommand::Prune(a)) => prune::run(g, a),
         Command::System(SystemCommand::Df(a)) => system::df(g, a),
         Command::System(SystemCommand::Prune(a)) => system::prune(g, a),

@@ -50,6 +50,8 @@ mod tabwriter;
 mod template;
 mod value;
 
+pub mod progress;
+
 pub use duration::{
     ago, go_time_string, go_time_string_of_rfc3339, human_duration, human_duration_secs, rfc3339,
     rfc3339_nano,
