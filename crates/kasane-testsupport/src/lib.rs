@@ -15,7 +15,9 @@
 //!   tree back and [`Rootfs::diff`] to compare;
 //! - [`check`]: consistency checks of layouts and archives (for kasane's `save` output);
 //! - [`classic`]: docker classic-builder `created_by` strings;
-//! - [`hostile`]: malicious layer tars (owned by the snapshot work).
+//! - [`hostile`]: malicious layer tars (owned by the snapshot work);
+//! - [`registry`]: servers for registry-client tests (a test PKI, a token server, a private
+//!   `docker-registry`, an in-memory registry with fault injection).
 //!
 //! Determinism: nothing depends on the clock, the host or iteration order; the same calls give
 //! byte-identical tars, digests and archives (random content comes from a fixed SplitMix64).
@@ -49,6 +51,7 @@ pub mod index;
 pub mod layer;
 pub mod layout;
 pub mod presets;
+pub mod registry;
 mod rng;
 pub mod rootfs;
 mod tarw;
