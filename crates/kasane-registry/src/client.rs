@@ -45,6 +45,11 @@ pub struct ClientOptions {
     pub credential_override: Option<(String, Credential)>,
 }
 
+/// How long connecting (TCP and TLS handshake) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the https attempt may take where plain http is the fallback.
+const HTTPS_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Environment variable: seconds a read may stall (default 60).
 pub const TIMEOUT_ENV: &str = "KASANE_REGISTRY_TIMEOUT";
 
@@ -124,6 +129,8 @@ pub fn api_host(registry: &str) -> &str {
 pub struct Session {
     registry: String,
     http: Client,
+    /// The client of the first (https) ping.
+    probe: Client,
     allow_http: bool,
     base: OnceLock<Url>,
     auth: Authenticator,
@@ -136,19 +143,30 @@ impl Session {
         let host = api_host(registry);
         let insecure = !opts.tls_verify || opts.registries.is_insecure(registry);
         let tls = HostTls::for_host(host).map_err(|e| RegistryError::Config(e.to_string()))?;
-        let builder = Client::builder()
-            .user_agent(concat!("kasane/", env!("CARGO_PKG_VERSION")))
-            .redirect(crate::redirect::policy())
-            .connect_timeout(Duration::from_secs(30))
-            .timeout(opts.read_timeout)
-            .tls_danger_accept_invalid_certs(insecure);
-        let builder = tls
-            .apply(builder)
-            .map_err(|e| RegistryError::Config(e.to_string()))?;
-        let http = builder.build().map_err(|source| RegistryError::Transport {
-            what: format!("setting up the HTTP client for {registry}"),
-            source,
-        })?;
+        let client = |connect: Duration| -> Result<Client> {
+            let builder = Client::builder()
+                .user_agent(concat!("kasane/", env!("CARGO_PKG_VERSION")))
+                .redirect(crate::redirect::policy())
+                .connect_timeout(connect)
+                .timeout(opts.read_timeout)
+                .tls_danger_accept_invalid_certs(insecure);
+            let builder = tls
+                .apply(builder)
+                .map_err(|e| RegistryError::Config(e.to_string()))?;
+            builder.build().map_err(|source| RegistryError::Transport {
+                what: format!("setting up the HTTP client for {registry}"),
+                source,
+            })
+        };
+        let http = client(CONNECT_TIMEOUT)?;
+        let allow_http = insecure || is_local_host(host);
+        // Where plain http is the fallback, the https probe must not hang on a server that
+        // never answers a TLS handshake (the connect timeout covers the handshake).
+        let probe = if allow_http {
+            client(HTTPS_PROBE_TIMEOUT)?
+        } else {
+            http.clone()
+        };
         let credential = match &opts.credential_override {
             Some((r, c)) if r == registry => Some(c.clone()),
             _ => opts
@@ -159,7 +177,8 @@ impl Session {
         Ok(Session {
             registry: registry.to_owned(),
             http,
-            allow_http: insecure || is_local_host(host),
+            probe,
+            allow_http,
             base: OnceLock::new(),
             auth: Authenticator::new(registry, credential),
             retries: opts.retries,
@@ -188,11 +207,11 @@ impl Session {
         }
         let host = api_host(&self.registry);
         let https = parse_base("https", host)?;
-        let base = match self.ping(&https) {
+        let base = match self.ping(&self.probe, &https, !self.allow_http) {
             Ok(()) => https,
             Err(e @ RegistryError::Transport { .. }) if self.allow_http => {
                 let http = parse_base("http", host)?;
-                match self.ping(&http) {
+                match self.ping(&self.http, &http, true) {
                     Ok(()) => http,
                     Err(_) => return Err(e),
                 }
@@ -202,11 +221,11 @@ impl Session {
         Ok(self.base.get_or_init(|| base))
     }
 
-    fn ping(&self, base: &Url) -> Result<()> {
+    fn ping(&self, client: &Client, base: &Url, retry: bool) -> Result<()> {
         let url = join(base, proto::ping_path())?;
         let what = format!("pinging {}", self.registry);
         let resp = self
-            .with_retries(&what, true, || self.http.get(url.clone()).send())
+            .with_retries(&what, retry, || client.get(url.clone()).send())
             .map_err(|source| RegistryError::Transport {
                 what: format!("{what} at {url}"),
                 source,
@@ -320,12 +339,10 @@ impl Session {
             } => {
                 let mut reason = errors
                     .first()
-                    .map(|e| {
-                        if e.message.is_empty() {
-                            e.code.to_lowercase()
-                        } else {
-                            e.message.clone()
-                        }
+                    .map(|e| match (e.code.is_empty(), e.message.is_empty()) {
+                        (false, false) => format!("{}: {}", e.code.to_lowercase(), e.message),
+                        (false, true) => e.code.to_lowercase(),
+                        _ => e.message.clone(),
                     })
                     .unwrap_or_else(|| "access denied".into());
                 if !self.auth.has_credential() {

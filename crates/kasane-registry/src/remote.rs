@@ -556,8 +556,10 @@ impl Read for BlobReader {
                         Ok(r) => self.resp = Some(r),
                         Err(re) => {
                             return Err(std::io::Error::other(format!(
-                                "{e}; resuming at byte {} failed: {re}",
-                                self.pos
+                                "{}; resuming at byte {} failed: {}",
+                                error_chain(&e),
+                                self.pos,
+                                error_chain(&re)
                             )));
                         }
                     }
@@ -566,15 +568,31 @@ impl Read for BlobReader {
                     return Err(std::io::Error::new(
                         e.kind(),
                         format!(
-                            "reading {} at byte {}: {e}",
+                            "reading {} at byte {}: {}",
                             self.repo.what(&format!("blob {}", self.desc.digest)),
-                            self.pos
+                            self.pos,
+                            error_chain(&e)
                         ),
                     ));
                 }
             }
         }
     }
+}
+
+/// An error and its causes on one line (`error decoding response body: operation timed out`).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = s.source();
+    }
+    out
 }
 
 /// Bytes handed to the body thread per channel message.

@@ -377,6 +377,15 @@ fn read_request(
     r: &mut BufReader<TcpStream>,
     w: &mut TcpStream,
 ) -> io::Result<Option<(Request, bool)>> {
+    // A TLS ClientHello (record type 0x16) on this plain-HTTP port: answer as Go's net/http
+    // does, so a client probing https fails at once instead of waiting for a handshake.
+    if r.fill_buf()?.first() == Some(&0x16) {
+        let _ = w.write_all(
+            b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n",
+        );
+        let _ = w.shutdown(Shutdown::Both);
+        return Ok(None);
+    }
     let line = loop {
         match read_line(r)? {
             None => return Ok(None),

@@ -7,6 +7,7 @@ mod inspect;
 mod inspect_view;
 mod load;
 mod login;
+mod manifest;
 mod prune;
 mod pull;
 mod push;
@@ -84,6 +85,9 @@ pub enum Command {
     Login(login::LoginArgs),
     /// Log out from a registry
     Logout(login::LogoutArgs),
+    /// Manage Docker image manifests and manifest lists
+    #[command(subcommand)]
+    Manifest(manifest::ManifestCommand),
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
@@ -184,6 +188,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Push(a) | Command::Image(ImageCommand::Push(a)) => push::run(g, a),
         Command::Login(a) => login::login(g, a),
         Command::Logout(a) => login::logout(g, a),
+        Command::Manifest(c) => manifest::run(g, c),
         Command::Image(ImageCommand::Prune(a)) => prune::run(g, a),
         Command::System(SystemCommand::Df(a)) => system::df(g, a),
         Command::System(SystemCommand::Prune(a)) => system::prune(g, a),

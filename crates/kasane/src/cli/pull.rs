@@ -141,17 +141,15 @@ fn pull_one(
         };
         progress.update(layer.digest.short(), status, detail);
     };
-    let report = engine
-        .pull(
-            client,
-            reference,
-            &PullOptions {
-                platform,
-                progress: Some(&on_event),
-                resolved: None,
-            },
-        )
-        .with_context(|| format!("pulling {}", reference.familiar()))?;
+    let report = engine.pull(
+        client,
+        reference,
+        &PullOptions {
+            platform,
+            progress: Some(&on_event),
+            resolved: None,
+        },
+    )?;
     progress.line(&format!("Digest: {}", report.digest));
     Ok(report)
 }

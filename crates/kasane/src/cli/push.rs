@@ -116,15 +116,13 @@ pub fn run(g: &GlobalOptions, a: PushArgs) -> anyhow::Result<u8> {
                 }
             }
         };
-        let report = engine
-            .push(
-                &client,
-                r,
-                &PushOptions {
-                    progress: Some(&on_event),
-                },
-            )
-            .with_context(|| format!("pushing {}", r.familiar()))?;
+        let report = engine.push(
+            &client,
+            r,
+            &PushOptions {
+                progress: Some(&on_event),
+            },
+        )?;
         progress.line(&format!(
             "{}: digest: {} size: {}",
             report.tag, report.digest, report.size

@@ -12,6 +12,7 @@
 //! ├── format.rs      --format modes of list commands: table, json, raw       (§1.1)
 //! ├── inspect.rs     the inspect envelope: indented, json, template          (§5.1)
 //! ├── json.rs        Go encoding/json escaping and json.Indent layout
+//! ├── rawjson.rs     json.Indent / json.Compact over raw bytes (manifests as served)
 //! └── number.rs      Go %g / %v / JSON float formatting
 //! ```
 //!
@@ -45,6 +46,7 @@ mod format;
 mod inspect;
 mod json;
 mod number;
+mod rawjson;
 mod size;
 mod tabwriter;
 mod template;
@@ -58,6 +60,7 @@ pub use duration::{
 };
 pub use format::{FormatMode, render_rows, replace_escapes};
 pub use inspect::{InspectFormat, InspectOutput, render_inspect};
+pub use rawjson::{go_compact, go_indent};
 pub use size::{bytes_size, human_size, human_size_with_precision};
 pub use tabwriter::{TabOptions, ellipsis, go_quote, tabwrite, tabwrite_with};
 pub use template::Template;

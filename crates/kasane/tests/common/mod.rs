@@ -12,6 +12,8 @@ pub struct Kasane {
     pub dir: tempfile::TempDir,
     pub root: PathBuf,
     pub driver: Option<&'static str>,
+    /// Extra environment for every command (on top of the isolated defaults).
+    pub env: Vec<(String, String)>,
 }
 
 impl Kasane {
@@ -19,11 +21,59 @@ impl Kasane {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("root");
+        // Registry configuration of its own: never the user's logins, mirrors or CAs.
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        let conf = dir.path().join("registries.toml");
+        std::fs::write(&conf, "").unwrap();
+        let env = vec![
+            ("HOME".to_owned(), home.display().to_string()),
+            (
+                "DOCKER_CONFIG".to_owned(),
+                dir.path().join("docker").display().to_string(),
+            ),
+            (
+                "REGISTRY_AUTH_FILE".to_owned(),
+                dir.path().join("auth.json").display().to_string(),
+            ),
+            ("XDG_RUNTIME_DIR".to_owned(), home.display().to_string()),
+            ("XDG_CONFIG_HOME".to_owned(), home.display().to_string()),
+            (
+                "KASANE_REGISTRIES_CONF".to_owned(),
+                conf.display().to_string(),
+            ),
+            (
+                "KASANE_CERTS_DIRS".to_owned(),
+                dir.path().join("certs.d").display().to_string(),
+            ),
+        ];
         Kasane {
             dir,
             root,
             driver: None,
+            env,
         }
+    }
+
+    /// Sets an environment variable for every later command.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_owned(), value.to_owned()));
+    }
+
+    /// The registries.toml this state root uses (empty at first).
+    pub fn registries_conf(&self) -> PathBuf {
+        self.dir.path().join("registries.toml")
+    }
+
+    /// The certs.d base directory this state root uses.
+    pub fn certs_d(&self) -> PathBuf {
+        self.dir.path().join("certs.d")
+    }
+
+    /// The docker config.json this state root uses.
+    pub fn docker_config(&self) -> PathBuf {
+        self.dir.path().join("docker").join("config.json")
     }
 
     /// A fresh state root with the given snapshotter (`overlay` or `native`).
@@ -41,6 +91,7 @@ impl Kasane {
     /// The command, with `--root` set.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::cargo_bin("kasane").unwrap();
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
         c.arg("--root").arg(&self.root);
         if let Some(d) = self.driver {
             c.arg("--storage-driver").arg(d);
@@ -52,6 +103,7 @@ impl Kasane {
     /// The same command as a `std::process::Command` (to spawn and kill).
     pub fn std_cmd(&self, args: &[&str]) -> std::process::Command {
         let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("kasane"));
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
         c.arg("--root").arg(&self.root);
         if let Some(d) = self.driver {
             c.arg("--storage-driver").arg(d);
