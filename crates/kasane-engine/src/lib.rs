@@ -8,6 +8,7 @@
 //! ├── kasane.db              metadata (kasane_store::metadata)
 //! ├── gc.lock                taken exclusively by garbage collection
 //! ├── blobs/ ingest/ tmp/    the content store (kasane_store::local)
+//! ├── manifests/             manifest lists being assembled (manifest_list)
 //! └── snapshots/
 //!     ├── driver             "overlay" or "native", fixed when the root is created
 //!     └── <id>/{fs,work}     snapshot directories (kasane_snapshot)
@@ -21,6 +22,7 @@ pub mod error;
 pub mod filter;
 pub mod images;
 pub mod lease;
+pub mod manifest_list;
 pub mod pull;
 pub mod push;
 pub mod unpack;

@@ -11,9 +11,16 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("kasane-oci", &[]),
     ("kasane-store", &["kasane-oci"]),
     ("kasane-snapshot", &["kasane-oci"]),
+    // The registry needs no mount code: the server (later) builds without it.
+    ("kasane-registry", &["kasane-oci", "kasane-store"]),
     (
         "kasane-engine",
-        &["kasane-oci", "kasane-store", "kasane-snapshot"],
+        &[
+            "kasane-oci",
+            "kasane-store",
+            "kasane-snapshot",
+            "kasane-registry",
+        ],
     ),
     ("kasane-testsupport", &[]),
     (
@@ -22,6 +29,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "kasane-oci",
             "kasane-store",
             "kasane-snapshot",
+            "kasane-registry",
             "kasane-engine",
         ],
     ),

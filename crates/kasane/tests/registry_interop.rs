@@ -24,9 +24,7 @@ fn rich_image() -> Image {
                 .dir("etc")
                 .entry(Entry::file("etc/owned", b"owned by 1000\n".to_vec()).owner(1000, 1000))
                 .entry(Entry::file("etc/secret", b"0600\n".to_vec()).mode(0o600))
-                .entry(
-                    Entry::file("etc/tagged", b"xattr\n".to_vec()).xattr("user.kasane", "yes"),
-                )
+                .entry(Entry::file("etc/tagged", b"xattr\n".to_vec()).xattr("user.kasane", "yes"))
                 .symlink("etc/link", "owned")
                 .file("etc/orig", b"linked\n".to_vec())
                 .hardlink("etc/hard", "etc/orig")
@@ -131,7 +129,10 @@ fn skopeo_pushes_kasane_pulls_same_digest_and_files_as_umoci() {
     let img = rich_image();
     let work = tempfile::tempdir().unwrap();
     let layout = work.path().join("src");
-    OciLayout::new().image("rich:1", &img).write(&layout).unwrap();
+    OciLayout::new()
+        .image("rich:1", &img)
+        .write(&layout)
+        .unwrap();
     let target = format!("docker://{}/interop/rich:1", reg.host());
     run(Command::new("skopeo").args([
         "copy",
@@ -151,7 +152,10 @@ fn skopeo_pushes_kasane_pulls_same_digest_and_files_as_umoci() {
     let name = format!("{}/interop/rich:1", reg.host());
     let out = k.ok(&["pull", &name]);
     assert!(out.contains(&format!("Digest: {}", digest.trim())), "{out}");
-    assert_eq!(k.ok(&["images", "-q", "--no-trunc"]).trim(), img.id().as_str());
+    assert_eq!(
+        k.ok(&["images", "-q", "--no-trunc"]).trim(),
+        img.id().as_str()
+    );
     let ours = Rootfs::scan(&k.top_dir(&name), &[]).unwrap();
     compare(&img.rootfs(), &ours, "kasane vs the image's own model");
     let theirs = umoci_rootfs(work.path(), &target);
@@ -218,8 +222,14 @@ fn kasane_pushes_skopeo_and_podman_pull_same_digest() {
     ]));
     let k2 = Kasane::with_driver("native");
     let out = k2.ok(&["pull", &again]);
-    assert!(out.contains(&format!("Digest: {}", podman_digest.trim())), "{out}");
-    assert_eq!(k2.ok(&["images", "-q", "--no-trunc"]).trim(), img.id().as_str());
+    assert!(
+        out.contains(&format!("Digest: {}", podman_digest.trim())),
+        "{out}"
+    );
+    assert_eq!(
+        k2.ok(&["images", "-q", "--no-trunc"]).trim(),
+        img.id().as_str()
+    );
     let ours = Rootfs::scan(&k2.top_dir(&again), &[]).unwrap();
     let theirs = umoci_rootfs(work.path(), &format!("docker://{again}"));
     compare(&theirs, &ours, "kasane vs umoci (podman's push)");
