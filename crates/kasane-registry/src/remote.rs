@@ -317,6 +317,24 @@ impl RemoteRepository {
     /// # Errors
     /// The registry's refusal to start an upload.
     pub fn upload(&self, desc: &Descriptor, witnessed: bool) -> Result<UploadWriter> {
+        let forced: Option<u64> = std::env::var(CHUNK_SIZE_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|n| *n > 0);
+        self.upload_with(desc, witnessed, forced)
+    }
+
+    /// [`RemoteRepository::upload`] in `PATCH` chunks of at least `chunk` bytes (`None`: one
+    /// streamed `PUT`, unless the registry asks for chunks).
+    ///
+    /// # Errors
+    /// As [`RemoteRepository::upload`].
+    pub fn upload_with(
+        &self,
+        desc: &Descriptor,
+        witnessed: bool,
+        chunk: Option<u64>,
+    ) -> Result<UploadWriter> {
         let what = self.what(&format!("uploading blob {}", desc.digest));
         let path = proto::upload_path(&self.repository);
         let resp = self.session.send(&what, &self.scopes, true, |http, base| {
@@ -325,16 +343,12 @@ impl RemoteRepository {
         let resp = self.session.check(resp, &what)?;
         let location = self.location(&resp, &what)?;
         let min_chunk = header(&resp, proto::OCI_CHUNK_MIN_LENGTH).and_then(|v| v.parse().ok());
-        let forced: Option<u64> = std::env::var(CHUNK_SIZE_ENV)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|n| *n > 0);
         let verifier = if witnessed {
             BlobVerifier::witnessed(desc)
         } else {
             BlobVerifier::new(Some(desc))
         };
-        let mode = match forced.or(min_chunk) {
+        let mode = match chunk.or(min_chunk) {
             Some(chunk) => {
                 let chunk = chunk.max(min_chunk.unwrap_or(0)).max(1);
                 UploadMode::Chunked {
@@ -400,13 +414,21 @@ impl RemoteRepository {
     /// # Errors
     /// `NotFound` for an unknown repository.
     pub fn tags(&self) -> Result<Vec<String>> {
+        self.tags_paged(1000)
+    }
+
+    /// [`RemoteRepository::tags`], asking for `page` tags per request.
+    ///
+    /// # Errors
+    /// As [`RemoteRepository::tags`].
+    pub fn tags_paged(&self, page: usize) -> Result<Vec<String>> {
         #[derive(serde::Deserialize)]
         struct TagList {
             #[serde(default)]
             tags: Option<Vec<String>>,
         }
         let what = self.what("tag list");
-        let mut next = Some(format!("{}?n=1000", proto::tags_path(&self.repository)));
+        let mut next = Some(format!("{}?n={page}", proto::tags_path(&self.repository)));
         let mut out = Vec::new();
         let mut pages = 0;
         while let Some(path) = next.take() {
