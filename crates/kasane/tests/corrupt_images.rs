@@ -113,13 +113,14 @@ fn hostile_rootfs_tarballs_are_refused_or_confined_by_import() {
             Expect::Reject => assert!(!out.status.success(), "{} was accepted", case.name),
             Expect::Confined => {}
         }
-        // Nothing escaped the snapshot tree: the test dir holds only the root and the tar.
+        // Nothing escaped the snapshot tree: the test dir holds only the root, the tar and
+        // the isolated environment (HOME, registry configuration).
         let mut top: Vec<String> = std::fs::read_dir(k.dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         top.sort();
-        assert_eq!(top, ["hostile.tar", "root"], "{}", case.name);
+        assert_eq!(top, ["env", "hostile.tar", "root"], "{}", case.name);
         let mut root: Vec<String> = std::fs::read_dir(&k.root)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -107,8 +107,8 @@ fn push_then_pull_round_trip_without_auth() {
     // A second store pulls it: docker's lines, same image, same files.
     let k2 = Kasane::with_driver("native");
     let out = k2.ok(&["pull", &name]);
-    let want_head = format!("1: Pulling from test/sample\n");
-    assert!(out.starts_with(&want_head), "{out}");
+    let want_head = "1: Pulling from test/sample\n";
+    assert!(out.starts_with(want_head), "{out}");
     for layer in img.layer_digests() {
         assert!(
             out.contains(&format!("{}: Pull complete", short(&layer))),

@@ -22,19 +22,20 @@ impl Kasane {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("root");
         // Registry configuration of its own: never the user's logins, mirrors or CAs.
-        let home = dir.path().join("home");
+        let envdir = dir.path().join("env");
+        let home = envdir.join("home");
         std::fs::create_dir_all(&home).unwrap();
-        let conf = dir.path().join("registries.toml");
+        let conf = envdir.join("registries.toml");
         std::fs::write(&conf, "").unwrap();
         let env = vec![
             ("HOME".to_owned(), home.display().to_string()),
             (
                 "DOCKER_CONFIG".to_owned(),
-                dir.path().join("docker").display().to_string(),
+                envdir.join("docker").display().to_string(),
             ),
             (
                 "REGISTRY_AUTH_FILE".to_owned(),
-                dir.path().join("auth.json").display().to_string(),
+                envdir.join("auth.json").display().to_string(),
             ),
             ("XDG_RUNTIME_DIR".to_owned(), home.display().to_string()),
             ("XDG_CONFIG_HOME".to_owned(), home.display().to_string()),
@@ -44,7 +45,7 @@ impl Kasane {
             ),
             (
                 "KASANE_CERTS_DIRS".to_owned(),
-                dir.path().join("certs.d").display().to_string(),
+                envdir.join("certs.d").display().to_string(),
             ),
         ];
         Kasane {
@@ -63,17 +64,21 @@ impl Kasane {
 
     /// The registries.toml this state root uses (empty at first).
     pub fn registries_conf(&self) -> PathBuf {
-        self.dir.path().join("registries.toml")
+        self.dir.path().join("env").join("registries.toml")
     }
 
     /// The certs.d base directory this state root uses.
     pub fn certs_d(&self) -> PathBuf {
-        self.dir.path().join("certs.d")
+        self.dir.path().join("env").join("certs.d")
     }
 
     /// The docker config.json this state root uses.
     pub fn docker_config(&self) -> PathBuf {
-        self.dir.path().join("docker").join("config.json")
+        self.dir
+            .path()
+            .join("env")
+            .join("docker")
+            .join("config.json")
     }
 
     /// A fresh state root with the given snapshotter (`overlay` or `native`).
