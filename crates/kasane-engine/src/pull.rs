@@ -180,6 +180,7 @@ impl Engine {
         let id = unpacked.record.id.clone();
         let record = unpacked.record;
         let source = format!("{}/{}", repo.registry(), repo.repository());
+        // One transaction: a pull killed now leaves either nothing or the named image.
         self.metadata.write(|tx| {
             if tx.image(&record.id)?.is_none() {
                 tx.insert_image(&record)?;
@@ -187,9 +188,11 @@ impl Engine {
             for l in &record.layers {
                 tx.add_blob_source(&l.blob_digest, &source)?;
             }
-            Ok(())
+            if let Some(t) = &tag_name {
+                tx.set_tag(t, &id)?;
+            }
+            tx.add_repo_digest(&name, &root.digest, &id)
         })?;
-        self.record_pull_names(&name, tag_name.as_deref(), &root.digest, &id)?;
         Ok(PullReport {
             reference: reference.clone(),
             digest: root.digest.clone(),

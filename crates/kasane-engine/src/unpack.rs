@@ -10,8 +10,9 @@
 //! Layers whose chain ID is already committed are skipped ("Already exists"); blobs already
 //! in the store are not written again.
 
-use std::io::{BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use kasane_oci::{
     ChainId, Descriptor, DiffId, Digest, Digester, ImageConfig, ImageId, Manifest, ManifestKind,
@@ -456,7 +457,7 @@ fn apply_job(ctx: &Ctx<'_>, src: &dyn Provider, job: &LayerJob, subject: &str) -
     // hash it once. Otherwise the compressed bytes are hashed on their way to the ingest.
     let diff_is_digest = compression == Compression::None
         && job.desc.digest.algorithm() == kasane_oci::Algorithm::Sha256;
-    let mut tee = TeeReader {
+    let tee = TeeReader {
         inner: Counted {
             inner: stream,
             digester: (!diff_is_digest).then(|| Digester::new(job.desc.digest.algorithm())),
@@ -472,29 +473,54 @@ fn apply_job(ctx: &Ctx<'_>, src: &dyn Provider, job: &LayerJob, subject: &str) -
         preserve_owners: ctx.preserve_owners,
         ..ApplyOptions::default()
     };
-    let stats = {
-        let mut buffered = BufReader::with_capacity(1 << 20, &mut tee);
-        let stats = match compression {
-            Compression::None => archive::apply(&dir, &mut buffered, &opts),
+    // Two stages per layer, so that the largest layer of an image does not put everything on
+    // one core: a reader thread receives, hashes and stores the (compressed) bytes, this
+    // thread decompresses and applies them, and `archive::apply` hashes the DiffID on a third.
+    let (applied, fed) = std::thread::scope(|scope| {
+        let (full_tx, full_rx) = sync_channel::<Vec<u8>>(PIPE_DEPTH);
+        let (free_tx, free_rx) = sync_channel::<Vec<u8>>(PIPE_DEPTH + 2);
+        let reader = scope.spawn(move || feed(tee, &full_tx, &free_rx));
+        let mut input = ChunkReader {
+            rx: full_rx,
+            free: free_tx,
+            chunk: Vec::new(),
+            pos: 0,
+        };
+        let applied = match compression {
+            Compression::None => {
+                archive::apply(&dir, &mut input, &opts).map_err(|e| unpack_err(Box::new(e)))
+            }
             Compression::Gzip => archive::apply(
                 &dir,
-                flate2::bufread::MultiGzDecoder::new(&mut buffered),
+                flate2::bufread::MultiGzDecoder::new(&mut input),
                 &opts,
-            ),
-            Compression::Zstd => {
-                let dec = zstd::stream::read::Decoder::with_buffer(&mut buffered)
-                    .map_err(|e| unpack_err(Box::new(e)))?;
-                archive::apply(&dir, dec, &opts)
-            }
+            )
+            .map_err(|e| unpack_err(Box::new(e))),
+            Compression::Zstd => match zstd::stream::read::Decoder::with_buffer(&mut input) {
+                Ok(dec) => archive::apply(&dir, dec, &opts).map_err(|e| unpack_err(Box::new(e))),
+                Err(e) => Err(unpack_err(Box::new(e))),
+            },
         }
-        .map_err(|e| unpack_err(Box::new(e)))?;
-        // Whatever follows the compressed stream still belongs to the blob.
-        std::io::copy(&mut buffered, &mut std::io::sink()).map_err(|e| unpack_err(Box::new(e)))?;
-        stats
-    };
-    let writer = tee.sink.take();
-    let size = tee.inner.count;
-    let digest = match tee.inner.digester.take() {
+        .and_then(|stats| {
+            // Whatever follows the compressed stream still belongs to the blob.
+            std::io::copy(&mut input, &mut std::io::sink()).map_err(|e| unpack_err(Box::new(e)))?;
+            Ok(stats)
+        });
+        drop(input); // after a failed apply, this stops the reader
+        let fed = reader
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the layer reader thread panicked")));
+        (applied, fed)
+    });
+    // A failed read explains a cut-short apply better than the apply's own error.
+    let fed = fed.map_err(|e| unpack_err(Box::new(e)))?;
+    let stats = applied?;
+    let Fed {
+        count: size,
+        digester,
+        sink: writer,
+    } = fed;
+    let digest = match digester {
         Some(d) => d.finish(),
         // Verified by apply: the stream hashed to the DiffID the config names.
         None => stats.diff_id.0.clone(),
@@ -531,6 +557,90 @@ fn apply_job(ctx: &Ctx<'_>, src: &dyn Provider, job: &LayerJob, subject: &str) -
         size: stats.content_size,
         fingerprint,
     })
+}
+
+/// Chunks in flight between a layer's reader and its applier.
+const PIPE_DEPTH: usize = 8;
+/// Bytes per chunk.
+const PIPE_CHUNK: usize = 1 << 20;
+
+/// What a layer's reader thread saw: every byte counted (and hashed), the ingest it fed.
+struct Fed<'w> {
+    count: u64,
+    digester: Option<Digester>,
+    sink: Option<Box<dyn BlobWriter + 'w>>,
+}
+
+/// Reads the whole blob through `tee` (count, hash, store) in chunks for the applier; stops
+/// early only when the applier has gone (it failed).
+fn feed<'w, R: Read>(
+    mut tee: TeeReader<'w, Counted<'_, R>>,
+    full: &SyncSender<Vec<u8>>,
+    free: &Receiver<Vec<u8>>,
+) -> std::io::Result<Fed<'w>> {
+    loop {
+        let mut buf = free.try_recv().unwrap_or_default();
+        buf.resize(PIPE_CHUNK, 0);
+        let mut n = 0;
+        while n < PIPE_CHUNK {
+            match tee.read(&mut buf[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if n == 0 {
+            break;
+        }
+        buf.truncate(n);
+        if full.send(buf).is_err() || n < PIPE_CHUNK {
+            break; // the applier stopped, or the blob ended
+        }
+    }
+    Ok(Fed {
+        count: tee.inner.count,
+        digester: tee.inner.digester.take(),
+        sink: tee.sink.take(),
+    })
+}
+
+/// The applier's end of the pipe: chunks as a `BufRead`, returned for reuse when consumed.
+struct ChunkReader {
+    rx: Receiver<Vec<u8>>,
+    free: SyncSender<Vec<u8>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl std::io::BufRead for ChunkReader {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        while self.pos >= self.chunk.len() {
+            let Ok(next) = self.rx.recv() else {
+                return Ok(&[]); // the reader finished
+            };
+            let used = std::mem::replace(&mut self.chunk, next);
+            self.pos = 0;
+            // Full means the reader has spares: drop this one then.
+            let _ = self.free.try_send(used);
+        }
+        Ok(&self.chunk[self.pos..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.chunk.len());
+    }
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::BufRead;
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(out.len());
+        out[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
 }
 
 /// Counts (and, unless the caller verifies another way, hashes) what is read through it,
