@@ -423,43 +423,6 @@ pub enum Fetched {
     List(Vec<ListEntry>),
 }
 
-/// A repository for reading `reference` (its mirrors first, like pull), and the manifest
-/// `reference` names there (verified).
-fn read_manifest(
-    client: &RegistryClient,
-    reference: &Reference,
-) -> Result<(RemoteRepository, Descriptor, Vec<u8>)> {
-    let subject = reference.to_string();
-    let wanted = match (&reference.digest, &reference.tag) {
-        (Some(d), _) => d.to_string(),
-        (None, t) => t.clone().unwrap_or_else(|| "latest".to_owned()),
-    };
-    let endpoints = client
-        .options()
-        .registries
-        .endpoints(&reference.registry, &reference.repository)
-        .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
-    let mut last_err = None;
-    for ep in &endpoints {
-        let session = client
-            .session(&ep.host)
-            .map_err(|e| EngineError::remote(&subject, e))?;
-        let repo = RemoteRepository::new(session, &ep.repository, false);
-        match repo.get_manifest(&wanted) {
-            Ok((desc, bytes)) => return Ok((repo, desc, bytes)),
-            Err(e) if ep.mirror => {
-                tracing::info!("mirror {} failed for {subject}: {e}", ep.host);
-                last_err = Some(e);
-            }
-            Err(e) => return Err(EngineError::remote(&subject, e)),
-        }
-    }
-    Err(match last_err {
-        Some(e) => EngineError::remote(&subject, e),
-        None => EngineError::InvalidArgument(format!("no endpoint for {subject}")),
-    })
-}
-
 /// The platform an image config declares (its top-level `architecture`, `os`,
 /// `os.version`, `os.features` and `variant`), as docker reads it.
 ///
@@ -534,7 +497,11 @@ pub fn fetch(client: &RegistryClient, reference: &Reference) -> Result<Fetched> 
 
 fn fetch_inner(client: &RegistryClient, reference: &Reference, lists: bool) -> Result<Fetched> {
     let subject = reference.to_string();
-    let (repo, desc, bytes) = read_manifest(client, reference)?;
+    let wanted = match (&reference.digest, &reference.tag) {
+        (Some(d), _) => d.to_string(),
+        (None, t) => t.clone().unwrap_or_else(|| "latest".to_owned()),
+    };
+    let (repo, desc, bytes) = crate::pull::resolve_remote(client, reference, &wanted)?;
     match ManifestKind::parse(&bytes, Some(&desc.media_type))? {
         ManifestKind::Image(m) => Ok(Fetched::Image(Box::new(image_entry(
             &repo, reference, &desc, &m, bytes,

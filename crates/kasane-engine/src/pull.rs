@@ -77,7 +77,7 @@ impl Engine {
             .digest
             .as_ref()
             .map_or_else(|| reference.tag_or_latest().to_owned(), ToString::to_string);
-        let (repo, root, root_bytes) = self.resolve_remote(client, &reference, &wanted)?;
+        let (repo, root, root_bytes) = resolve_remote(client, &reference, &wanted)?;
         let host = opts.platform.cloned().unwrap_or_else(Platform::host);
         let (manifest, index) = if kasane_oci::media_type::is_index(&root.media_type) {
             let index: Index = match ManifestKind::parse(&root_bytes, Some(&root.media_type)) {
@@ -216,39 +216,38 @@ impl Engine {
         })?;
         Ok(())
     }
+}
 
-    /// The first endpoint (mirrors, then the origin) that serves `wanted`: the repository
-    /// there, the root descriptor and its verified bytes.
-    fn resolve_remote(
-        &mut self,
-        client: &RegistryClient,
-        reference: &Reference,
-        wanted: &str,
-    ) -> Result<(RemoteRepository, Descriptor, Vec<u8>)> {
-        let subject = reference.to_string();
-        let endpoints = client
-            .options()
-            .registries
-            .endpoints(&reference.registry, &reference.repository)
-            .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
-        let mut last_err = None;
-        for ep in &endpoints {
-            let session = client
-                .session(&ep.host)
-                .map_err(|e| EngineError::remote(&subject, e))?;
-            let repo = RemoteRepository::new(session, &ep.repository, false);
-            match repo.get_manifest(wanted) {
-                Ok((desc, bytes)) => return Ok((repo, desc, bytes)),
-                Err(e) if ep.mirror => {
-                    tracing::info!("mirror {} failed for {subject}: {e}", ep.host);
-                    last_err = Some(e);
-                }
-                Err(e) => return Err(EngineError::remote(&subject, e)),
+/// The first endpoint (mirrors, then the origin) that serves `wanted`: the repository
+/// there, the root descriptor and its verified bytes.
+pub(crate) fn resolve_remote(
+    client: &RegistryClient,
+    reference: &Reference,
+    wanted: &str,
+) -> Result<(RemoteRepository, Descriptor, Vec<u8>)> {
+    let subject = reference.to_string();
+    let endpoints = client
+        .options()
+        .registries
+        .endpoints(&reference.registry, &reference.repository)
+        .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
+    let mut last_err = None;
+    for ep in &endpoints {
+        let session = client
+            .session(&ep.host)
+            .map_err(|e| EngineError::remote(&subject, e))?;
+        let repo = RemoteRepository::new(session, &ep.repository, false);
+        match repo.get_manifest(wanted) {
+            Ok((desc, bytes)) => return Ok((repo, desc, bytes)),
+            Err(e) if ep.mirror => {
+                tracing::info!("mirror {} failed for {subject}: {e}", ep.host);
+                last_err = Some(e);
             }
+            Err(e) => return Err(EngineError::remote(&subject, e)),
         }
-        Err(match last_err {
-            Some(e) => EngineError::remote(&subject, e),
-            None => EngineError::InvalidArgument(format!("no endpoint for {subject}")),
-        })
     }
+    Err(match last_err {
+        Some(e) => EngineError::remote(&subject, e),
+        None => EngineError::InvalidArgument(format!("no endpoint for {subject}")),
+    })
 }

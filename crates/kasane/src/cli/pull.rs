@@ -1,17 +1,16 @@
 //! `kasane pull [--platform P] [-a] [-q] NAME[:TAG|@DIGEST]`: docker's output, line for line.
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::sync::Mutex;
 
 use anyhow::Context;
 use clap::Args;
-use kasane::output::progress::{Progress, ProgressMode};
+use kasane::output::progress::Progress;
 use kasane_engine::PullOptions;
 use kasane_engine::unpack::UnpackEvent;
 use kasane_oci::{Platform, Reference};
 
-use super::registry::{RegistryArgs, parse_reference};
+use super::registry::{RegistryArgs, parse_reference, progress_stream};
 use super::{GlobalOptions, open_engine};
 
 /// `pull NAME[:TAG|@DIGEST]`
@@ -46,15 +45,9 @@ pub fn run(g: &GlobalOptions, a: PullArgs) -> anyhow::Result<u8> {
                 .with_context(|| format!("invalid platform {p:?}"))
         })
         .transpose()?;
-    let mode = if a.quiet {
-        ProgressMode::Quiet
-    } else {
-        ProgressMode::parse(&a.progress, std::io::stdout().is_terminal())
-            .map_err(anyhow::Error::msg)?
-    };
+    let progress = progress_stream(a.quiet, &a.progress)?;
     let client = a.registry.client()?;
     let mut engine = open_engine(g)?;
-    let progress = Progress::new(mode, std::io::stdout(), terminal_width());
 
     let references: Vec<Reference> = if a.all_tags {
         if reference.tag.is_some() || reference.digest.is_some() {
@@ -152,18 +145,4 @@ fn pull_one(
     )?;
     progress.line(&format!("Digest: {}", report.digest));
     Ok(report)
-}
-
-/// The terminal's width (docker draws bars only above 110 columns).
-pub fn terminal_width() -> usize {
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .or_else(|| {
-            rustix::termios::tcgetwinsize(std::io::stdout())
-                .ok()
-                .map(|w| usize::from(w.ws_col))
-        })
-        .filter(|w| *w > 0)
-        .unwrap_or(80)
 }

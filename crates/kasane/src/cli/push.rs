@@ -1,16 +1,13 @@
 //! `kasane push NAME[:TAG]`: docker's output, line for line.
 
 use std::collections::HashSet;
-use std::io::IsTerminal;
 use std::sync::Mutex;
 
 use anyhow::Context;
 use clap::Args;
-use kasane::output::progress::{Progress, ProgressMode};
 use kasane_engine::{PushEvent, PushOptions};
 
-use super::pull::terminal_width;
-use super::registry::{RegistryArgs, parse_reference};
+use super::registry::{RegistryArgs, parse_reference, progress_stream};
 use super::{GlobalOptions, open_engine};
 
 /// `push NAME[:TAG]`
@@ -34,15 +31,9 @@ pub struct PushArgs {
 
 pub fn run(g: &GlobalOptions, a: PushArgs) -> anyhow::Result<u8> {
     let reference = parse_reference(&a.name)?;
-    let mode = if a.quiet {
-        ProgressMode::Quiet
-    } else {
-        ProgressMode::parse(&a.progress, std::io::stdout().is_terminal())
-            .map_err(anyhow::Error::msg)?
-    };
+    let progress = progress_stream(a.quiet, &a.progress)?;
     let client = a.registry.client()?;
     let mut engine = open_engine(g)?;
-    let progress = Progress::new(mode, std::io::stdout(), terminal_width());
 
     let references = if a.all_tags {
         if reference.tag.is_some() || reference.digest.is_some() {

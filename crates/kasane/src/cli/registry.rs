@@ -1,8 +1,11 @@
 //! What the registry commands share: the `--tls-verify` flag, the client, reference parsing
 //! and the server names `login`/`logout` accept.
 
+use std::io::IsTerminal;
+
 use anyhow::Context;
 use clap::Args;
+use kasane::output::progress::{Progress, ProgressMode};
 use kasane_oci::Reference;
 use kasane_registry::{ClientOptions, RegistryClient};
 
@@ -21,6 +24,31 @@ impl RegistryArgs {
         opts.tls_verify = self.tls_verify;
         Ok(RegistryClient::new(opts))
     }
+}
+
+/// The progress stream of `pull`/`push` on stdout: quiet for `-q`, else the `--progress`
+/// mode (auto: bars on a terminal).
+pub fn progress_stream(quiet: bool, mode: &str) -> anyhow::Result<Progress<std::io::Stdout>> {
+    let mode = if quiet {
+        ProgressMode::Quiet
+    } else {
+        ProgressMode::parse(mode, std::io::stdout().is_terminal()).map_err(anyhow::Error::msg)?
+    };
+    Ok(Progress::new(mode, std::io::stdout(), terminal_width()))
+}
+
+/// The terminal's width (docker draws bars only above 110 columns).
+fn terminal_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .or_else(|| {
+            rustix::termios::tcgetwinsize(std::io::stdout())
+                .ok()
+                .map(|w| usize::from(w.ws_col))
+        })
+        .filter(|w| *w > 0)
+        .unwrap_or(80)
 }
 
 /// Parses an image reference as docker does, with docker's message for bad ones.
