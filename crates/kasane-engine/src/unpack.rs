@@ -356,9 +356,18 @@ fn run_jobs(
     let next = Mutex::new(0usize);
     let results: Mutex<Vec<Result<Applied>>> = Mutex::new(Vec::new());
     let failed = std::sync::atomic::AtomicBool::new(false);
+    let unpacking = std::sync::atomic::AtomicBool::new(true);
     std::thread::scope(|scope| {
+        // The snapshots and blobs must be on disk before they are committed. Flushing while
+        // the layers are still being applied overlaps the disk writes with the CPU work,
+        // instead of one long syncfs at the end.
+        let total: u64 = jobs.iter().map(|j| j.desc.size).sum();
+        if total >= BACKGROUND_FLUSH_MIN {
+            scope.spawn(|| background_flush(ctx.store.root(), &unpacking));
+        }
+        let mut handles = Vec::with_capacity(workers);
         for _ in 0..workers {
-            scope.spawn(|| {
+            handles.push(scope.spawn(|| {
                 loop {
                     if failed.load(std::sync::atomic::Ordering::Relaxed) {
                         return;
@@ -378,8 +387,13 @@ fn run_jobs(
                     }
                     results.lock().unwrap_or_else(|p| p.into_inner()).push(r);
                 }
-            });
+            }));
         }
+        for h in handles {
+            // A panicking worker left no result: reported below as "stopped early".
+            let _ = h.join();
+        }
+        unpacking.store(false, std::sync::atomic::Ordering::Relaxed);
     });
     let mut out = Vec::with_capacity(jobs.len());
     for r in results.into_inner().unwrap_or_else(|p| p.into_inner()) {
@@ -392,6 +406,24 @@ fn run_jobs(
     }
     out.sort_by_key(|a| a.index);
     Ok(out)
+}
+
+/// Blob bytes of the layers to apply above which a background flusher runs.
+const BACKGROUND_FLUSH_MIN: u64 = 32 << 20;
+
+/// `syncfs` of the store's filesystem every few dozen milliseconds while `running`: the page
+/// cache is written back as the layers land, so the final flush before commit is short.
+fn background_flush(root: &std::path::Path, running: &std::sync::atomic::AtomicBool) {
+    let Ok(dir) = std::fs::File::open(root) else {
+        return; // the commit's own sync still makes everything durable
+    };
+    while running.load(std::sync::atomic::Ordering::Relaxed) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        if let Err(e) = rustix::fs::syncfs(&dir) {
+            tracing::debug!("background flush of {}: {e}", root.display());
+            return;
+        }
+    }
 }
 
 fn apply_job(ctx: &Ctx<'_>, src: &dyn Provider, job: &LayerJob, subject: &str) -> Result<Applied> {
