@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: builds kasane, makes a busybox base image from Debian's
 # busybox-static package (no registry needed), imports it and walks the tutorial's image
-# commands. State goes to $KASANE_ROOT (default: target/quickstart/root).
+# commands, then pushes to and pulls from a private registry (Debian's docker-registry on
+# 127.0.0.1, stopped at the end). State goes to $KASANE_ROOT (default:
+# target/quickstart/root).
 #
 #   ./scripts/quickstart.sh
 set -euo pipefail
@@ -10,7 +12,7 @@ cd "$(dirname "$0")/.."
 # Build needs (libssl for SHA-2) and the busybox-static package the base image is made from.
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()
-  for p in busybox-static libssl-dev pkg-config; do
+  for p in busybox-static libssl-dev pkg-config docker-registry curl; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   if ((${#missing[@]})); then
@@ -48,3 +50,24 @@ step images --digests
 step system df
 step image prune -f
 step system check
+
+# Distribution: a private registry on 127.0.0.1 (when Debian's docker-registry is installed).
+if command -v docker-registry >/dev/null; then
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  mkdir -p "$work/registry"
+  printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+    "$PWD/$work/registry/data" "$port" >"$work/registry/config.yml"
+  docker-registry serve "$work/registry/config.yml" >"$work/registry/log" 2>&1 &
+  registry_pid=$!
+  trap 'kill "$registry_pid" 2>/dev/null || true' EXIT
+  for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+  step tag busybox:latest "127.0.0.1:$port/demo/busybox:1.0"
+  step push "127.0.0.1:$port/demo/busybox:1.0"
+  step rmi "127.0.0.1:$port/demo/busybox:1.0" busybox:latest
+  step pull "127.0.0.1:$port/demo/busybox:1.0"
+  step pull "127.0.0.1:$port/demo/busybox:1.0"
+  step images --digests
+  step system check
+else
+  echo "(docker-registry is not installed: push and pull skipped)"
+fi
