@@ -489,7 +489,7 @@ fn apply_job(ctx: &Ctx<'_>, src: &dyn Provider, job: &LayerJob, subject: &str) -
     // hash it once. Otherwise the compressed bytes are hashed on their way to the ingest.
     let diff_is_digest = compression == Compression::None
         && job.desc.digest.algorithm() == kasane_oci::Algorithm::Sha256;
-    let tee = TeeReader {
+    let tee = Tee {
         inner: Counted {
             inner: stream,
             digester: (!diff_is_digest).then(|| Digester::new(job.desc.digest.algorithm())),
@@ -606,22 +606,14 @@ struct Fed<'w> {
 /// Reads the whole blob through `tee` (count, hash, store) in chunks for the applier; stops
 /// early only when the applier has gone (it failed).
 fn feed<'w, R: Read>(
-    mut tee: TeeReader<'w, Counted<'_, R>>,
+    mut tee: Tee<'w, Counted<'_, R>>,
     full: &SyncSender<Vec<u8>>,
     free: &Receiver<Vec<u8>>,
 ) -> std::io::Result<Fed<'w>> {
     loop {
         let mut buf = free.try_recv().unwrap_or_default();
         buf.resize(PIPE_CHUNK, 0);
-        let mut n = 0;
-        while n < PIPE_CHUNK {
-            match tee.read(&mut buf[n..]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let n = tee.fill(&mut buf)?;
         if n == 0 {
             break;
         }
@@ -735,17 +727,28 @@ fn detect_compression(mt: &str, head: &[u8]) -> Compression {
     }
 }
 
-/// Passes reads through while copying every byte after the first `skip` (which the ingest
-/// holds already, from an interrupted pull) into `sink`, the blob's witnessed ingest.
-struct TeeReader<'w, R> {
+/// The reading half of a layer: reads the blob through `inner` and copies every byte after
+/// the first `skip` (which the ingest holds already, from an interrupted pull) into `sink`,
+/// the blob's witnessed ingest.
+struct Tee<'w, R> {
     inner: R,
     sink: Option<Box<dyn BlobWriter + 'w>>,
     skip: u64,
 }
 
-impl<R: Read> Read for TeeReader<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
+impl<R: Read> Tee<'_, R> {
+    /// Fills `buf` (until it is full or the blob ends) and stores the new bytes in one write,
+    /// which a chunk-sized write passes through the ingest's buffer without a copy.
+    fn fill(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut n = 0;
+        while n < buf.len() {
+            match self.inner.read(&mut buf[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
         let skipped = usize::try_from(self.skip).unwrap_or(usize::MAX).min(n);
         self.skip -= skipped as u64;
         if let Some(w) = self.sink.as_mut() {
