@@ -181,3 +181,38 @@ fn a_pull_killed_at_random_moments_resumes_and_completes() {
     );
     k.check_clean();
 }
+
+#[test]
+fn client_certificates_come_from_certs_d() {
+    if !Distribution::available() {
+        eprintln!("SKIP: docker-registry is not installed");
+        return;
+    }
+    let reg = Distribution::start(DistributionOptions {
+        client_certs: true,
+        ..DistributionOptions::default()
+    })
+    .unwrap();
+    let host = reg.host();
+    let k = Kasane::new();
+    let name = format!("{host}/mtls/app:1");
+    let img = image(330, 10_000);
+    reg.seed_image("mtls/app", Some("1"), &img).unwrap();
+    // The CA alone: the registry wants a client certificate and refuses the handshake.
+    let dir = reg.pki().install_certs_d(&k.certs_d(), &host).unwrap();
+    std::fs::remove_file(dir.join("client.cert")).unwrap();
+    std::fs::remove_file(dir.join("client.key")).unwrap();
+    let (_, err) = k.fail(&["pull", &name]);
+    assert!(err.contains(&host), "{err}");
+    // A key without its certificate is named.
+    std::fs::write(dir.join("client.key"), b"x").unwrap();
+    let (_, err) = k.fail(&["pull", &name]);
+    assert!(err.contains("client.key"), "{err}");
+    // The pair: the pull goes through.
+    reg.pki().install_certs_d(&k.certs_d(), &host).unwrap();
+    k.ok(&["pull", &name]);
+    assert_eq!(
+        k.ok(&["images", "-q", "--no-trunc"]).trim(),
+        img.id().as_str()
+    );
+}

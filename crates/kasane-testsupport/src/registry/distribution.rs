@@ -92,6 +92,9 @@ pub struct DistributionOptions {
     pub tls: bool,
     /// The PKI to use; a fresh one in the registry's temporary directory when `None`.
     pub pki: Option<TestPki>,
+    /// Require TLS client certificates signed by the PKI's CA (`http.tls.clientcas`; turns
+    /// TLS on).
+    pub client_certs: bool,
 }
 
 /// A running `docker-registry`, killed (by PID) and its storage deleted when dropped.
@@ -158,7 +161,7 @@ impl Distribution {
         };
         let storage = dir.path().join("storage");
         fs::create_dir_all(&storage)?;
-        let tls = opts.tls || matches!(opts.auth, Auth::Htpasswd { .. });
+        let tls = opts.tls || opts.client_certs || matches!(opts.auth, Auth::Htpasswd { .. });
         let auth_yaml = match &opts.auth {
             Auth::None => String::new(),
             Auth::Htpasswd { users } => {
@@ -184,11 +187,18 @@ impl Distribution {
             ),
         };
         let tls_yaml = if tls {
-            format!(
+            let mut y = format!(
                 "  tls:\n    certificate: {}\n    key: {}\n",
                 path_str(&pki.server_cert()),
                 path_str(&pki.server_key())
-            )
+            );
+            if opts.client_certs {
+                y.push_str(&format!(
+                    "    clientcas:\n      - {}\n",
+                    path_str(&pki.ca_cert())
+                ));
+            }
+            y
         } else {
             String::new()
         };
@@ -224,7 +234,7 @@ impl Distribution {
                 }
             }
             let mut child = cmd.spawn()?;
-            match wait_ready(&mut child, port, tls.then_some(&pki)) {
+            match wait_ready(&mut child, port, tls.then_some((&pki, opts.client_certs))) {
                 Ok(()) => {
                     return Ok(Self {
                         child,
@@ -428,7 +438,7 @@ fn free_port() -> io::Result<u16> {
 }
 
 /// Polls until the child listens on `port` and answers `GET /v2/` with 200 or 401.
-fn wait_ready(child: &mut Child, port: u16, tls: Option<&TestPki>) -> io::Result<()> {
+fn wait_ready(child: &mut Child, port: u16, tls: Option<(&TestPki, bool)>) -> io::Result<()> {
     let deadline = Instant::now() + READY_TIMEOUT;
     let mut last = io::Error::new(io::ErrorKind::TimedOut, "no answer yet");
     while Instant::now() < deadline {
@@ -475,8 +485,9 @@ fn listens(pid: u32, port: u16) -> Option<bool> {
     }))
 }
 
-/// `GET /v2/` over a raw connection (TLS verified against the PKI's CA); the status code.
-fn probe(port: u16, tls: Option<&TestPki>) -> io::Result<u16> {
+/// `GET /v2/` over a raw connection (TLS verified against the PKI's CA, presenting the
+/// client certificate when asked); the status code.
+fn probe(port: u16, tls: Option<(&TestPki, bool)>) -> io::Result<u16> {
     let stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(2)))?;
     stream.set_write_timeout(Some(Duration::from_secs(2)))?;
@@ -489,10 +500,18 @@ fn probe(port: u16, tls: Option<&TestPki>) -> io::Result<u16> {
             s.write_all(request.as_bytes())?;
             s.take(4096).read_to_end(&mut response)?;
         }
-        Some(pki) => {
+        Some((pki, client)) => {
             let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(ossl)?;
             let ca = X509::from_pem(pki.ca_pem()).map_err(ossl)?;
             builder.cert_store_mut().add_cert(ca).map_err(ossl)?;
+            if client {
+                builder
+                    .set_certificate_file(pki.client_cert(), openssl::ssl::SslFiletype::PEM)
+                    .map_err(ossl)?;
+                builder
+                    .set_private_key_file(pki.client_key(), openssl::ssl::SslFiletype::PEM)
+                    .map_err(ossl)?;
+            }
             let connector = builder.build();
             let mut s = connector
                 .connect("127.0.0.1", stream)
@@ -817,6 +836,7 @@ mod tests {
             auth: Auth::token(&ts),
             tls: true,
             pki: Some(pki.clone()),
+            client_certs: false,
         })
         .unwrap();
         let c = client(Some(pki.ca_pem()));
