@@ -145,14 +145,19 @@ impl Engine {
     ) -> Result<PullReport> {
         let name = reference.name();
         let tag_name = reference.tag.as_ref().map(|_| reference.to_string());
-        // Up to date: the name points at an image whose manifest is this one.
-        let current = self.metadata.read(|tx| match &tag_name {
-            Some(t) => tx.tag(t),
-            None => tx.repo_digest(&name, &root.digest),
+        // Up to date: the name points at an image that this registry digest names too (or
+        // whose own manifest is this one).
+        let (current, by_digest) = self.metadata.read(|tx| {
+            let by_digest = tx.repo_digest(&name, &root.digest)?;
+            let current = match &tag_name {
+                Some(t) => tx.tag(t)?,
+                None => by_digest.clone(),
+            };
+            Ok((current, by_digest))
         })?;
         if let Some(id) = &current
             && let Some(rec) = self.metadata.read(|tx| tx.image(id))?
-            && rec.manifest_digest == manifest.digest
+            && (rec.manifest_digest == manifest.digest || by_digest.as_ref() == Some(id))
         {
             self.record_pull_names(&name, tag_name.as_deref(), &root.digest, id)?;
             return Ok(PullReport {

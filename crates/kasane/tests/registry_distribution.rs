@@ -365,3 +365,27 @@ fn bearer_tokens_from_a_token_server() {
     assert!(out.contains("Pull complete"), "{out}");
     k2.check_clean();
 }
+
+#[test]
+fn layers_already_here_are_not_fetched_again() {
+    let Some(reg) = start(Auth::None) else { return };
+    let img = sample_image(80);
+    reg.seed_image("same/img", Some("1"), &img).unwrap();
+    let k = Kasane::new();
+    load(&k, "local/img:1", &img);
+    let name = format!("{}/same/img:1", reg.host());
+    let out = k.ok(&["pull", &name]);
+    for layer in img.layer_digests() {
+        assert!(
+            out.contains(&format!("{}: Already exists", short(&layer))),
+            "{out}"
+        );
+    }
+    assert!(out.contains("Status: Downloaded newer image for"), "{out}");
+    // One image under two names.
+    let ids = k.ok(&["images", "-q", "--no-trunc"]);
+    assert_eq!(ids, format!("{0}\n{0}\n", img.id().as_str()));
+    let again = k.ok(&["pull", &name]);
+    assert!(again.contains("Status: Image is up to date for"), "{again}");
+    k.check_clean();
+}
