@@ -413,6 +413,17 @@ for fx in "${READY[@]}"; do
     for ((j = 0; j < i; j++)); do echo "{ mkdir -p $FL/x/$j; $GUNZIP $FL/blobs/$j.gz | tar -x -C $FL/x/$j; } & pids+=(\$!)"; done
     echo 'for p in "${pids[@]}"; do wait "$p" || rc=1; done; exit $rc'
   } >"$FL/par.sh"
+  # The same, verifying as every puller must: sha256 of each blob and of its tar (openssl).
+  if command -v openssl >/dev/null; then
+    {
+      echo 'set -o pipefail; pids=(); rc=0'
+      for ((j = 0; j < i; j++)); do
+        echo "{ mkdir -p $FL/x/$j; tee >(openssl dgst -sha256 >/dev/null) <$FL/blobs/$j.gz | $GUNZIP | tee >(openssl dgst -sha256 >/dev/null) | tar -x -C $FL/x/$j; } & pids+=(\$!)"
+      done
+      echo 'for p in "${pids[@]}"; do wait "$p" || rc=1; done; exit $rc'
+    } >"$FL/verified.sh"
+    hf pull "$fx" floor-verified "$SELF _wipe $FL/x && $FLUSH_CMD" "bash $FL/verified.sh"
+  else R[pull,$fx,floor-verified]=n/a; fi
   hf pull "$fx" floor-seq "$SELF _wipe $FL/x && $FLUSH_CMD" "bash $FL/seq.sh"
   if [ "$i" -gt 1 ]; then
     hf pull "$fx" floor-par "$SELF _wipe $FL/x && $FLUSH_CMD" "bash $FL/par.sh"
@@ -482,6 +493,11 @@ minof() {
   printf '\nfloor = %s | tar -x of the layer blobs, one dir per layer; sequential / all layers in parallel:\n' "$GUNZIP"
   for fx in "${READY[@]}"; do
     printf '  %-8s %s / %s\n' "$fx" "$(secs "${R[pull,$fx,floor-seq]:-n/a}")" "$(secs "${R[pull,$fx,floor-par]:-n/a}")"
+  done
+  printf 'verified floor = the same in parallel, with sha256 of each blob and of its tar (as a puller must):\n'
+  for fx in "${READY[@]}"; do
+    printf '  %-8s %s (kasane/verified floor %s)\n' "$fx" "$(secs "${R[pull,$fx,floor-verified]:-n/a}")" \
+      "$(ratio "${R[pull,$fx,kasane]:-n/a}" "${R[pull,$fx,floor-verified]:-n/a}")"
   done
   printf 'skopeo pulls are skopeo copy + umoci unpack; skopeo pushes copy the oci layout skopeo pulled.\n'
   if [ -n "${R[pull,big,kasane]:-}" ]; then
