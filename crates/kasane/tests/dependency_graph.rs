@@ -13,6 +13,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("kasane-snapshot", &["kasane-oci"]),
     // The registry needs no mount code: the server (later) builds without it.
     ("kasane-registry", &["kasane-oci", "kasane-store"]),
+    // The OCI runtime bundle side of containers: image config in, runtime spec out.
+    ("kasane-runtime", &["kasane-oci"]),
     (
         "kasane-engine",
         &[
