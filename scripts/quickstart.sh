@@ -53,7 +53,8 @@ step system check
 
 # Distribution: a private registry on 127.0.0.1 (when Debian's docker-registry is installed).
 if command -v docker-registry >/dev/null; then
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null ||
+    echo $((20000 + RANDOM % 20000)))
   mkdir -p "$work/registry"
   printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
     "$PWD/$work/registry/data" "$port" >"$work/registry/config.yml"
