@@ -461,9 +461,13 @@ fn apply_job(ctx: &Ctx<'_>, src: &dyn Provider, job: &LayerJob, subject: &str) -
             .store
             .open_ingest(&IngestRef::for_digest(&job.desc.digest))?
             .take(offset);
-        let rest = source
-            .open_at(&job.desc, offset)
-            .map_err(|e| EngineError::invalid_image(subject, e))?;
+        let rest: Box<dyn Read + Send + '_> = if offset >= job.desc.size {
+            Box::new(std::io::empty()) // the ingest holds every byte already
+        } else {
+            source
+                .open_at(&job.desc, offset)
+                .map_err(|e| EngineError::invalid_image(subject, e))?
+        };
         Box::new(prefix.chain(rest))
     } else {
         source

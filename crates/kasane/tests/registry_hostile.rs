@@ -299,3 +299,43 @@ fn concurrent_pulls_fetch_each_blob_once() {
     );
     k.check_clean();
 }
+
+#[test]
+fn partial_and_complete_ingests_are_resumed_not_refetched() {
+    let img = image(150, 2_000_000);
+    let (reg, name) = serve(&img);
+    let k = Kasane::new();
+    k.ok(&["images"]); // create the store
+    let blob = |i: usize| img.layers[i].blob.data().to_vec();
+    let digest = |i: usize| img.layer_digests()[i].to_string();
+    let plant = |i: usize, bytes: &[u8]| {
+        let dir = k.root.join("ingest").join(format!(
+            "sha256-{}",
+            digest(i).trim_start_matches("sha256:")
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("data"), bytes).unwrap();
+    };
+    // Layer 0: every byte is there (killed between the last write and the commit).
+    plant(0, &blob(0));
+    // Layer 2: half of it.
+    let half = blob(2).len() / 2;
+    plant(2, &blob(2)[..half]);
+    k.ok(&["pull", &name]);
+    let gets = |i: usize| -> Vec<String> {
+        reg.http()
+            .recorded()
+            .into_iter()
+            .filter(|r| r.method == "GET" && r.path.ends_with(&digest(i)))
+            .map(|r| r.header("range").unwrap_or("").to_owned())
+            .collect()
+    };
+    assert!(gets(0).is_empty(), "layer 0 fetched again: {:?}", gets(0));
+    assert_eq!(gets(2), [format!("bytes={half}-")]);
+    assert_eq!(gets(1), [""]);
+    assert_eq!(
+        k.ok(&["images", "-q", "--no-trunc"]).trim(),
+        img.id().as_str()
+    );
+    k.check_clean();
+}
