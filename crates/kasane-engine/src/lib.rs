@@ -42,7 +42,7 @@ pub use error::{EngineError, ErrorKind, Result};
 pub use gc::GcReport;
 pub use images::{HistoryEntry, ImageDetails, ImageSummary};
 pub use import::ImportOptions;
-pub use pull::{PullOptions, PullReport, Resolved};
+pub use pull::{PullOptions, PullReport};
 pub use push::{PushEvent, PushOptions, PushReport};
 pub use remove::{PruneOptions, PruneReport, RemoveEvent};
 pub use usage::{DiskUsage, ImageUsage};

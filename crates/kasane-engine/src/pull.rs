@@ -27,19 +27,6 @@ pub struct PullOptions<'a> {
     pub platform: Option<&'a Platform>,
     /// Per-layer progress, from worker threads.
     pub progress: Option<UnpackProgress<'a>>,
-    /// Called once the manifest is known, before any layer moves.
-    pub resolved: Option<&'a dyn Fn(&Resolved)>,
-}
-
-/// What the registry said the reference is.
-#[derive(Debug, Clone)]
-pub struct Resolved {
-    /// The digest the reference resolved to (index or manifest): the repository digest.
-    pub digest: Digest,
-    /// The image manifest chosen (the same as `digest` without an index).
-    pub manifest: Descriptor,
-    /// The host that served it (a mirror or the origin).
-    pub endpoint: String,
 }
 
 /// What [`Engine::pull`] did.
@@ -99,14 +86,6 @@ impl Engine {
         } else {
             (root.clone(), None)
         };
-        if let Some(f) = opts.resolved {
-            f(&Resolved {
-                digest: root.digest.clone(),
-                manifest: manifest.clone(),
-                endpoint: repo.registry().to_owned(),
-            });
-        }
-
         let lease = Lease::take(&mut self.metadata)?;
         let result = self.pull_with_lease(
             &repo,
@@ -255,4 +234,23 @@ pub(crate) fn resolve_remote(
         Some(e) => EngineError::remote(&subject, e),
         None => EngineError::InvalidArgument(format!("no endpoint for {subject}")),
     })
+}
+
+/// The repository `reference` names on its registry itself (never a mirror: pushes and
+/// manifest lists go to the origin), with push access when `push`.
+pub(crate) fn origin_repository(
+    client: &RegistryClient,
+    reference: &Reference,
+    push: bool,
+) -> Result<RemoteRepository> {
+    let subject = reference.to_string();
+    let endpoint = client
+        .options()
+        .registries
+        .origin_endpoint(&reference.registry, &reference.repository)
+        .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
+    let session = client
+        .session(&endpoint.host)
+        .map_err(|e| EngineError::remote(&subject, e))?;
+    Ok(RemoteRepository::new(session, &endpoint.repository, push))
 }

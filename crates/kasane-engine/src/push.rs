@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use kasane_oci::{Descriptor, Digest, Index, ManifestKind, Reference, media_type};
-use kasane_registry::{MountOutcome, RegistryClient, RemoteRepository};
+use kasane_registry::{MountOutcome, RegistryClient};
 use kasane_store::copy::{CopyOptions, ProgressEvent, copy_graph};
 use kasane_store::{Provider, read_blob};
 
@@ -90,17 +90,9 @@ impl Engine {
             record.target.size,
         );
         let root = self.push_root(&target, &record.manifest_digest)?;
-        let endpoint = client
-            .options()
-            .registries
-            .origin_endpoint(&reference.registry, &reference.repository)
-            .map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
-        let session = client
-            .session(&endpoint.host)
-            .map_err(|e| EngineError::remote(&subject, e))?;
-        let repo = RemoteRepository::new(session, &endpoint.repository, true);
+        let repo = crate::pull::origin_repository(client, &reference, true)?;
         let registry_prefix = format!("{}/", reference.registry);
-        let own = format!("{}/{}", reference.registry, endpoint.repository);
+        let own = format!("{}/{}", reference.registry, repo.repository());
 
         // Where each blob is known to exist on this registry already (other repositories).
         let mut sources: HashMap<Digest, Vec<String>> = HashMap::new();

@@ -377,24 +377,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// `application/x-www-form-urlencoded` of `pairs`.
 fn form_encode(pairs: &[(&str, String)]) -> String {
     let mut s = String::new();
-    let mut ser = FormSerializer(&mut s);
     for (k, v) in pairs {
-        ser.push(k, v);
+        if !s.is_empty() {
+            s.push('&');
+        }
+        encode_component(&mut s, k);
+        s.push('=');
+        encode_component(&mut s, v);
     }
     s
-}
-
-struct FormSerializer<'a>(&'a mut String);
-
-impl FormSerializer<'_> {
-    fn push(&mut self, k: &str, v: &str) {
-        if !self.0.is_empty() {
-            self.0.push('&');
-        }
-        encode_component(self.0, k);
-        self.0.push('=');
-        encode_component(self.0, v);
-    }
 }
 
 fn encode_component(out: &mut String, s: &str) {

@@ -140,7 +140,6 @@ fn pull_one(
         &PullOptions {
             platform,
             progress: Some(&on_event),
-            resolved: None,
         },
     )?;
     progress.line(&format!("Digest: {}", report.digest));
