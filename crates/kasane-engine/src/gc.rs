@@ -113,8 +113,14 @@ impl Engine {
             }
         }
         for ingest in ingests {
-            // An idle ingest may still be resumed by a pull that retries; keep it for a while.
-            if !ingest.active && ingest.age >= INGEST_GRACE {
+            // An idle ingest may still be resumed by a pull that retries; keep it for a while,
+            // unless its blob is committed already (a writer killed between publishing the
+            // blob and removing its ingest): nothing will resume that one.
+            let superseded = match ingest.reference.digest() {
+                Some(d) => kasane_store::Provider::contains(&*self.store, &d)?.is_some(),
+                None => false,
+            };
+            if !ingest.active && (superseded || ingest.age >= INGEST_GRACE) {
                 match self.store.abort_ingest(&ingest.reference) {
                     Ok(()) => report.ingests += 1,
                     // Taken by a writer or removed by another process since it was listed.
