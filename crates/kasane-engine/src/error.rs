@@ -30,6 +30,15 @@ pub enum EngineError {
     /// No image matches the name, ID or digest.
     #[error("No such image: {0}")]
     NoSuchImage(String),
+    /// No container matches the name or ID.
+    #[error("No such container: {0}")]
+    NoSuchContainer(String),
+    /// The OCI runtime failed (create, start, exec…); `exit_code` is docker's 125/126/127.
+    #[error(transparent)]
+    Runtime(#[from] kasane_runtime::RuntimeError),
+    /// The container's runtime spec could not be built from the image and options.
+    #[error(transparent)]
+    Spec(#[from] kasane_runtime::SpecError),
     /// Something other than a local image is missing (a platform in an index, a tag remotely).
     #[error("{0}")]
     NotFound(String),
@@ -97,7 +106,11 @@ impl EngineError {
     /// Classifies the error.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            EngineError::NoSuchImage(_) | EngineError::NotFound(_) => ErrorKind::NotFound,
+            EngineError::NoSuchImage(_)
+            | EngineError::NotFound(_)
+            | EngineError::NoSuchContainer(_) => ErrorKind::NotFound,
+            EngineError::Runtime(_) => ErrorKind::Internal,
+            EngineError::Spec(_) => ErrorKind::InvalidArgument,
             EngineError::AmbiguousId(_) | EngineError::InvalidArgument(_) => {
                 ErrorKind::InvalidArgument
             }

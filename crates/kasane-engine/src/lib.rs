@@ -18,6 +18,7 @@
 //! concurrent garbage collection never removes their work, and a killed operation leaves only
 //! garbage that the next collection removes.
 
+pub mod containers;
 pub mod error;
 pub mod filter;
 pub mod images;
@@ -45,6 +46,7 @@ pub use import::ImportOptions;
 pub use pull::{PullOptions, PullReport};
 pub use push::{PushEvent, PushOptions, PushReport};
 pub use remove::{PruneOptions, PruneReport, RemoveEvent};
+pub use resolve::display_name;
 pub use usage::{DiskUsage, ImageUsage};
 
 use std::path::{Path, PathBuf};

@@ -14,6 +14,16 @@ pub enum NetworkMode {
     None,
 }
 
+/// The container's seccomp filter (`--security-opt seccomp=…`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SeccompMode {
+    /// kasane's default profile ([`crate::seccomp::default_profile`]), docker's default.
+    #[default]
+    Default,
+    /// No filter (`--security-opt seccomp=unconfined`).
+    Unconfined,
+}
+
 /// A mount requested by `-v`, `--mount` or `--tmpfs`, already resolved to host paths.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MountSpec {
@@ -108,4 +118,6 @@ pub struct RunOptions {
     pub cgroups_path: Option<String>,
     /// `--ulimit`.
     pub rlimits: Vec<Ulimit>,
+    /// `--security-opt seccomp=…`; ignored with `privileged`, which never gets a filter.
+    pub seccomp: SeccompMode,
 }

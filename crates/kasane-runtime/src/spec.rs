@@ -10,9 +10,12 @@
 //! - masked and read-only paths, the device cgroup rules, and, for a private network
 //!   namespace, docker's two network sysctls (unprivileged ping and low ports).
 //!
-//! Not yet: seccomp (left unset: the runtime's default applies, i.e. none), AppArmor and
-//! SELinux labels, host devices for `--privileged` (only the cgroup rule allows them all),
-//! blkio, and swap (docker sets `memory.swap` to twice `--memory`; so does this).
+//! - seccomp: [`crate::seccomp::default_profile`] for the effective capabilities, unless
+//!   `--privileged` or `--security-opt seccomp=unconfined`.
+//!
+//! Not yet: AppArmor and SELinux labels, host devices for `--privileged` (only the cgroup
+//! rule allows them all), blkio, and swap (docker sets `memory.swap` to twice `--memory`;
+//! so does this).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -22,7 +25,7 @@ use oci_spec::runtime::Spec;
 use serde_json::{Value, json};
 
 use crate::SpecError;
-use crate::options::{MountSpec, NetworkMode, RunOptions};
+use crate::options::{MountSpec, NetworkMode, RunOptions, SeccompMode};
 use crate::user::resolve_user;
 
 /// Docker's default `PATH` for Linux containers.
@@ -277,6 +280,9 @@ pub fn spec_for(
         linux["maskedPaths"] = json!(MASKED_PATHS);
         linux["readonlyPaths"] = json!(READONLY_PATHS);
     }
+    if !opts.privileged && opts.seccomp == SeccompMode::Default {
+        linux["seccomp"] = serde_json::to_value(crate::seccomp::default_profile(&caps))?;
+    }
 
     let spec = json!({
         "ociVersion": "1.0.2",
@@ -289,8 +295,9 @@ pub fn spec_for(
     Ok(serde_json::from_value(spec)?)
 }
 
-/// Entrypoint + cmd with docker's override rules.
-fn process_args(
+/// Entrypoint + cmd with docker's override rules: the command a container runs (`--init`
+/// puts the init first).
+pub fn process_args(
     image_entrypoint: Option<&[String]>,
     image_cmd: Option<&[String]>,
     opts: &RunOptions,

@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 use kasane_oci::ImageConfig;
-use kasane_runtime::{HostLimits, MountSpec, NetworkMode, RunOptions, Ulimit, spec_for};
+use kasane_runtime::{
+    HostLimits, MountSpec, NetworkMode, RunOptions, SeccompMode, Ulimit, spec_for,
+};
 use serde_json::{Value, json};
 
 fn image() -> ImageConfig {
@@ -49,7 +51,8 @@ fn host() -> HostLimits {
     HostLimits::from_pairs([("nofile", 4096), ("nproc", 1000)])
 }
 
-/// The spec as JSON, with capability sets sorted (oci-spec keeps them in hash sets).
+/// The spec as JSON, with capability sets sorted (oci-spec keeps them in hash sets) and the
+/// seccomp profile summarized by [`seccomp_summary`].
 fn spec_json(o: &RunOptions) -> Value {
     let r = rootfs();
     let mut v = serde_json::to_value(spec_for(&image(), o, r.path(), &host()).unwrap()).unwrap();
@@ -60,7 +63,98 @@ fn spec_json(o: &RunOptions) -> Value {
             }
         }
     }
+    if let Some(profile) = v["linux"].get_mut("seccomp") {
+        *profile = seccomp_summary(profile);
+    }
     v
+}
+
+/// Syscalls whose treatment the goldens pin down: ordinary ones, and ones a capability opens.
+const PROBES: [&str; 12] = [
+    "chroot",
+    "clone",
+    "clone3",
+    "kcmp",
+    "mount",
+    "openat",
+    "ptrace",
+    "read",
+    "setns",
+    "settimeofday",
+    "unshare",
+    "write",
+];
+
+/// A seccomp profile reduced to what the goldens check: the default action, architectures,
+/// which [`PROBES`] are allowed outright, what `clone3` returns when not allowed, and whether
+/// `clone` has its namespace-flag check. The full list is unit-tested in `seccomp.rs`.
+fn seccomp_summary(p: &Value) -> Value {
+    let rules = p["syscalls"].as_array().unwrap();
+    let unconditional: Vec<&str> = rules
+        .iter()
+        .filter(|r| r["action"] == "SCMP_ACT_ALLOW" && r.get("args").is_none())
+        .flat_map(|r| {
+            r["names"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_str().unwrap())
+        })
+        .collect();
+    let allowed: Vec<&str> = PROBES
+        .iter()
+        .copied()
+        .filter(|n| unconditional.contains(n))
+        .collect();
+    let clone3_errno = rules
+        .iter()
+        .find(|r| r["names"] == json!(["clone3"]) && r["action"] == "SCMP_ACT_ERRNO")
+        .map(|r| r["errnoRet"].clone());
+    let clone_masked = rules
+        .iter()
+        .find(|r| r["names"] == json!(["clone"]) && r.get("args").is_some())
+        .map(|r| r["args"].clone());
+    json!({
+        "defaultAction": p["defaultAction"],
+        "defaultErrnoRet": p["defaultErrnoRet"],
+        "architectures": p["architectures"],
+        "allowed": allowed,
+        "clone3Errno": clone3_errno,
+        "cloneArgs": clone_masked,
+    })
+}
+
+fn architectures() -> Value {
+    if cfg!(target_arch = "x86_64") {
+        json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"])
+    } else if cfg!(target_arch = "aarch64") {
+        json!(["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"])
+    } else {
+        json!(["SCMP_ARCH_NATIVE"])
+    }
+}
+
+/// The summary of kasane's default profile for a container holding `allowed`'s capabilities:
+/// EPERM by default, `clone3` → ENOSYS and `clone` without namespace flags unless `admin`.
+fn seccomp(allowed: &[&str], admin: bool) -> Value {
+    json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "defaultErrnoRet": 1,
+        "architectures": architectures(),
+        "allowed": allowed,
+        "clone3Errno": if admin { Value::Null } else { json!(38) },
+        "cloneArgs": if admin {
+            Value::Null
+        } else {
+            json!([{"index": 0, "value": 0x7E02_0000_u64, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}])
+        },
+    })
+}
+
+/// Docker's default capabilities allow chroot (CAP_SYS_CHROOT) and ptrace (allowed to all
+/// since Linux 4.8), not mount, setns, unshare, kcmp or settimeofday.
+fn default_seccomp() -> Value {
+    seccomp(&["chroot", "openat", "ptrace", "read", "write"], false)
 }
 
 fn sorted(caps: &[&str]) -> Value {
@@ -180,7 +274,8 @@ fn default_expected() -> Value {
             "resources": {"devices": default_devices()},
             "namespaces": namespaces(true),
             "maskedPaths": masked(),
-            "readonlyPaths": readonly()
+            "readonlyPaths": readonly(),
+            "seccomp": default_seccomp()
         }
     })
 }
@@ -273,6 +368,8 @@ fn privileged() {
 fn cap_add_and_drop_all() {
     let mut e = default_expected();
     e["process"]["capabilities"] = caps_json(&["CAP_NET_ADMIN"]);
+    // Without CAP_SYS_CHROOT the profile does not allow chroot.
+    e["linux"]["seccomp"] = seccomp(&["openat", "ptrace", "read", "write"], false);
     let o = RunOptions {
         cap_add: vec!["NET_ADMIN".into()],
         cap_drop: vec!["ALL".into()],
@@ -287,6 +384,11 @@ fn cap_add_and_drop_all() {
         .collect();
     caps.push("CAP_SYS_PTRACE");
     e["process"]["capabilities"] = caps_json(&caps);
+    // CAP_SYS_PTRACE opens kcmp and friends.
+    e["linux"]["seccomp"] = seccomp(
+        &["chroot", "kcmp", "openat", "ptrace", "read", "write"],
+        false,
+    );
     let o = RunOptions {
         cap_add: vec!["cap_sys_ptrace".into()],
         cap_drop: vec!["NET_RAW".into()],
@@ -528,4 +630,57 @@ fn host_limits_are_read() {
     let h = HostLimits::current();
     assert_eq!(h.hard.len(), 16);
     assert!(h.hard["RLIMIT_NOFILE"] > 0);
+}
+
+#[test]
+fn seccomp_cap_sys_admin_opens_mount_and_namespaces() {
+    let mut e = default_expected();
+    let mut caps = DEFAULT_CAPS.to_vec();
+    caps.push("CAP_SYS_ADMIN");
+    e["process"]["capabilities"] = caps_json(&caps);
+    e["linux"]["seccomp"] = seccomp(
+        &[
+            "chroot", "clone", "clone3", "mount", "openat", "ptrace", "read", "setns", "unshare",
+            "write",
+        ],
+        true,
+    );
+    let o = RunOptions {
+        cap_add: vec!["SYS_ADMIN".into()],
+        ..opts()
+    };
+    assert_json(&spec_json(&o), &e);
+}
+
+#[test]
+fn seccomp_unconfined_has_no_profile() {
+    let mut e = default_expected();
+    e["linux"].as_object_mut().unwrap().remove("seccomp");
+    let o = RunOptions {
+        seccomp: SeccompMode::Unconfined,
+        ..opts()
+    };
+    assert_json(&spec_json(&o), &e);
+}
+
+#[test]
+fn seccomp_profile_is_complete_in_the_spec() {
+    // Not summarized: the real JSON as the runtime reads it.
+    let r = rootfs();
+    let v = serde_json::to_value(spec_for(&image(), &opts(), r.path(), &host()).unwrap()).unwrap();
+    let rules = v["linux"]["seccomp"]["syscalls"].as_array().unwrap();
+    let allow = rules[0]["names"].as_array().unwrap();
+    assert!(allow.len() > 300, "only {} syscalls allowed", allow.len());
+    let personality: Vec<&Value> = rules
+        .iter()
+        .filter(|r| r["names"] == json!(["personality"]))
+        .map(|r| &r["args"][0]["value"])
+        .collect();
+    assert_eq!(
+        personality,
+        [0, 8, 0x20000, 0x20008, 0xffff_ffff_u64]
+            .map(|n| json!(n))
+            .iter()
+            .collect::<Vec<_>>()
+    );
 }

@@ -38,6 +38,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod archive;
+pub mod busybox;
 pub mod check;
 pub mod classic;
 pub mod config;

@@ -12,6 +12,13 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // The embedded OCI runtime forks this process: dispatch it before anything could start a
+    // thread (see kasane_runtime::embedded).
+    let mut raw = std::env::args_os();
+    if raw.nth(1).is_some_and(|a| a == "runtime") {
+        let code = kasane_runtime::embedded::main(raw.collect());
+        return ExitCode::from(code.clamp(0, 255) as u8);
+    }
     let args = match cli::Cli::try_parse() {
         Ok(a) => a,
         Err(e) => {

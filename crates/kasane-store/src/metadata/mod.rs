@@ -19,6 +19,7 @@
 //! leases(id PK, pid, pid_start, created_at) + lease_resources(lease_id, kind, key)
 //! blob_sources(digest, repository)      -- "docker.io/library/nginx": where a blob was pulled
 //!                                       -- from or pushed to (cross-repository mounts)
+//! containers(id PK, name UNIQUE, image_id, snapshot_id UNIQUE, created, config JSON)
 //! ```
 
 use std::path::Path;
@@ -29,7 +30,10 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use crate::error::{Result, StoreError};
 
+mod containers;
 mod leases;
+
+pub use containers::ContainerRecord;
 
 const SCHEMA_VERSION: i64 = 1;
 
@@ -95,6 +99,15 @@ CREATE TABLE IF NOT EXISTS blob_sources (
     repository TEXT NOT NULL,
     PRIMARY KEY (digest, repository)
 ) STRICT;
+CREATE TABLE IF NOT EXISTS containers (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    image_id TEXT NOT NULL,
+    snapshot_id TEXT NOT NULL UNIQUE,
+    created TEXT NOT NULL,
+    config TEXT NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS containers_image ON containers(image_id);
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL

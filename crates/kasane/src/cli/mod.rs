@@ -1,5 +1,6 @@
 //! Argument definitions (docker's syntax) and dispatch: one module per command.
 
+mod container;
 mod history;
 mod images;
 mod import;
@@ -9,10 +10,12 @@ mod load;
 mod login;
 mod manifest;
 mod prune;
+mod ps;
 mod pull;
 mod push;
 mod registry;
 mod rmi;
+mod run;
 mod save;
 mod system;
 mod tag;
@@ -41,13 +44,7 @@ pub struct GlobalOptions {
     #[arg(long, global = true, env = "KASANE_ROOT", value_name = "DIR")]
     pub root: Option<PathBuf>,
     /// Log level: debug, info, warn, error, fatal
-    #[arg(
-        short = 'l',
-        long,
-        global = true,
-        default_value = "warn",
-        value_name = "LEVEL"
-    )]
+    #[arg(long, global = true, default_value = "warn", value_name = "LEVEL")]
     pub log_level: String,
     /// Enable debug output
     #[arg(short = 'D', long, global = true)]
@@ -94,6 +91,69 @@ pub enum Command {
     /// Manage kasane
     #[command(subcommand)]
     System(SystemCommand),
+    /// Create and run a new container from an image
+    Run(run::RunArgs),
+    /// Create a new container
+    Create(run::CreateArgs),
+    /// Start one or more stopped containers
+    Start(container::StartArgs),
+    /// Stop one or more running containers
+    Stop(container::StopArgs),
+    /// Kill one or more running containers
+    Kill(container::KillArgs),
+    /// Restart one or more containers
+    Restart(container::StopArgs),
+    /// Remove one or more containers
+    Rm(container::RmArgs),
+    /// List containers
+    Ps(ps::PsArgs),
+    /// Execute a command in a running container
+    Exec(container::ExecArgs),
+    /// Fetch the logs of a container
+    Logs(container::LogsArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(container::WaitArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(container::PortArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// The container monitor (internal)
+    #[command(name = "__monitor", hide = true)]
+    Monitor(container::MonitorArgs),
+}
+
+/// `kasane container …`
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// Create and run a new container from an image
+    Run(run::RunArgs),
+    /// Create a new container
+    Create(run::CreateArgs),
+    /// Start one or more stopped containers
+    Start(container::StartArgs),
+    /// Stop one or more running containers
+    Stop(container::StopArgs),
+    /// Kill one or more running containers
+    Kill(container::KillArgs),
+    /// Restart one or more containers
+    Restart(container::StopArgs),
+    /// Remove one or more containers
+    #[command(alias = "remove")]
+    Rm(container::RmArgs),
+    /// List containers
+    #[command(alias = "list", alias = "ps")]
+    Ls(ps::PsArgs),
+    /// Execute a command in a running container
+    Exec(container::ExecArgs),
+    /// Fetch the logs of a container
+    Logs(container::LogsArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(container::WaitArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(container::PortArgs),
+    /// Remove all stopped containers
+    Prune(prune::ContainerPruneArgs),
 }
 
 /// `kasane image …`
@@ -193,6 +253,26 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::System(SystemCommand::Df(a)) => system::df(g, a),
         Command::System(SystemCommand::Prune(a)) => system::prune(g, a),
         Command::System(SystemCommand::Check(a)) => system::check(g, a),
+        Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => run::run(g, a),
+        Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => {
+            run::create_cmd(g, a)
+        }
+        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => {
+            container::start(g, a)
+        }
+        Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => container::stop(g, a),
+        Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => container::kill(g, a),
+        Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => {
+            container::restart(g, a)
+        }
+        Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => container::rm(g, a),
+        Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => ps::run(g, a),
+        Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => container::exec(g, a),
+        Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => container::logs(g, a),
+        Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => container::wait(g, a),
+        Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => container::port(g, a),
+        Command::Container(ContainerCommand::Prune(a)) => prune::containers(g, a),
+        Command::Monitor(a) => container::monitor(g, a),
     }
 }
 

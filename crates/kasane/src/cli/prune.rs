@@ -81,3 +81,42 @@ pub fn prune_and_report(g: &GlobalOptions, all: bool, filters: &[String]) -> any
     );
     Ok(0)
 }
+
+/// `container prune [-f]`
+#[derive(Debug, Args)]
+pub struct ContainerPruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    force: bool,
+    /// Provide filter values (accepted for compatibility; only stopped containers are removed)
+    #[arg(long = "filter")]
+    filters: Vec<String>,
+}
+
+/// The `Deleted Containers:` block (without the total), or nothing.
+pub fn containers_section(ids: &[String]) -> String {
+    if ids.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("Deleted Containers:\n");
+    for id in ids {
+        s.push_str(id);
+        s.push('\n');
+    }
+    s.push('\n');
+    s
+}
+
+pub fn containers(g: &GlobalOptions, a: ContainerPruneArgs) -> anyhow::Result<u8> {
+    let warning =
+        "WARNING! This will remove all stopped containers.\nAre you sure you want to continue?";
+    if !a.force && !confirm(warning)? {
+        return Ok(0);
+    }
+    let _ = a.filters;
+    let mut engine = open_engine(g)?;
+    let (ids, reclaimed) = engine.prune_containers()?;
+    print!("{}", containers_section(&ids));
+    println!("Total reclaimed space: {}", human_size(reclaimed as i64));
+    Ok(0)
+}

@@ -145,3 +145,24 @@ fn pull_one(
     progress.line(&format!("Digest: {}", report.digest));
     Ok(report)
 }
+
+/// Pulls `name` for `run`/`create` when it is not local, without progress output (the
+/// terminal belongs to the container).
+pub fn pull_quietly(
+    engine: &mut kasane_engine::Engine,
+    g: &GlobalOptions,
+    name: &str,
+) -> anyhow::Result<()> {
+    let _ = g;
+    let reference = parse_reference(name)?;
+    let client = RegistryArgs { tls_verify: true }.client()?;
+    engine.pull(
+        &client,
+        &reference,
+        &PullOptions {
+            platform: None,
+            progress: None,
+        },
+    )?;
+    Ok(())
+}

@@ -1,0 +1,335 @@
+//! stop, kill, wait, remove, prune, and the reconciliation of containers whose monitor died.
+
+use std::time::{Duration, Instant};
+
+use kasane_runtime::Runtime;
+use kasane_store::metadata::ContainerRecord;
+
+use super::monitor::{stop_marker, unmount_all};
+use super::state::{RunState, Status, monitor_alive, open_lock};
+use super::{ContainerPaths, now_rfc3339};
+use crate::error::{EngineError, Result};
+use crate::{Engine, snap_id};
+
+/// Default `stop` timeout, seconds (docker's).
+pub const DEFAULT_STOP_TIMEOUT: u32 = 10;
+
+/// Parses a signal name or number as docker's `--signal`/`STOPSIGNAL` (`TERM`, `SIGTERM`,
+/// `15`).
+///
+/// # Errors
+/// An unknown name or a number out of range.
+pub fn parse_signal(s: &str) -> Result<i32> {
+    let bad = || EngineError::InvalidArgument(format!("invalid signal: {s}"));
+    if let Ok(n) = s.parse::<i32>() {
+        return if (1..=64).contains(&n) {
+            Ok(n)
+        } else {
+            Err(bad())
+        };
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<nix::sys::signal::Signal>()
+        .map(|s| s as i32)
+        .map_err(|_| bad())
+}
+
+impl Engine {
+    /// The container's run state, reconciled: a state that says running with no live
+    /// monitor is cleaned up (process killed, runtime state deleted, rootfs unmounted) and
+    /// becomes "exited".
+    ///
+    /// # Errors
+    /// I/O errors reading the state.
+    pub fn container_state(&mut self, record: &ContainerRecord) -> Result<RunState> {
+        let paths = self.container_paths(&record.id);
+        let state = RunState::load(&paths.state())?;
+        let stale =
+            matches!(state.status, Status::Running | Status::Restarting) || state.monitor_pid != 0;
+        if !stale || monitor_alive(&paths.lock()) {
+            return Ok(state);
+        }
+        self.reconcile(record, &paths)
+    }
+
+    /// Cleans up after a monitor that died, under the monitor lock.
+    fn reconcile(&mut self, record: &ContainerRecord, paths: &ContainerPaths) -> Result<RunState> {
+        let lock = open_lock(&paths.lock())?;
+        if lock.try_lock().is_err() {
+            // A monitor started meanwhile: its state is the truth.
+            return RunState::load(&paths.state());
+        }
+        let mut state = RunState::load(&paths.state())?;
+        if !(matches!(state.status, Status::Running | Status::Restarting) || state.monitor_pid != 0)
+        {
+            return Ok(state);
+        }
+        let opts = self.container_options(record)?;
+        let runtime = self.runtime_for(&opts, paths)?;
+        let mut killed = false;
+        if let Ok(Some(rs)) = runtime.state(&record.id) {
+            if rs.status != kasane_runtime::RuntimeStatus::Stopped {
+                let _ = runtime.kill(&record.id, 9, true);
+                killed = true;
+                wait_gone(rs.pid, Duration::from_secs(5));
+            }
+        }
+        self.cleanup_run(&record.id, paths, &runtime);
+        if matches!(state.status, Status::Running | Status::Restarting) {
+            state.status = Status::Exited;
+            state.exit_code = if killed { 137 } else { 255 };
+            state.finished_at = Some(now_rfc3339());
+        }
+        state.pid = 0;
+        state.monitor_pid = 0;
+        state.save(&paths.state())?;
+        Ok(state)
+    }
+
+    /// `stop`: the stop signal, then SIGKILL after `timeout` seconds (`None`: the
+    /// container's `--stop-timeout`, else 10); waits until the container has exited.
+    ///
+    /// # Errors
+    /// `NoSuchContainer`; runtime failures.
+    pub fn stop_container(&mut self, name: &str, timeout: Option<u32>) -> Result<()> {
+        let record = self.find_container(name)?;
+        let opts = self.container_options(&record)?;
+        let paths = self.container_paths(&record.id);
+        let state = self.container_state(&record)?;
+        if !state.is_running() {
+            return Ok(());
+        }
+        let signal = match &opts.stop_signal {
+            Some(s) => parse_signal(s)?,
+            None => self.image_stop_signal(&record)?,
+        };
+        let timeout = timeout
+            .or(opts.stop_timeout)
+            .unwrap_or(DEFAULT_STOP_TIMEOUT);
+        mark_stop(&paths);
+        let runtime = self.runtime_for(&opts, &paths)?;
+        if state.status == Status::Running {
+            if let Err(e) = runtime.kill(&record.id, signal, false) {
+                tracing::debug!("stop signal to {}: {e}", record.name);
+            }
+        }
+        if self.wait_stopped(&paths, Duration::from_secs(u64::from(timeout))) {
+            return Ok(());
+        }
+        let _ = runtime.kill(&record.id, 9, true);
+        if self.wait_stopped(&paths, Duration::from_secs(30)) {
+            return Ok(());
+        }
+        Err(EngineError::Conflict(format!(
+            "container {} did not stop after SIGKILL",
+            record.name
+        )))
+    }
+
+    /// `kill -s SIGNAL`.
+    ///
+    /// # Errors
+    /// `NoSuchContainer`; not running (`Conflict`, docker's wording); runtime failures.
+    pub fn kill_container(&mut self, name: &str, signal: &str) -> Result<()> {
+        let sig = parse_signal(signal)?;
+        let record = self.find_container(name)?;
+        let state = self.container_state(&record)?;
+        if state.status != Status::Running {
+            return Err(EngineError::Conflict(format!(
+                "Cannot kill container: {name}: container {} is not running",
+                record.id
+            )));
+        }
+        let opts = self.container_options(&record)?;
+        let paths = self.container_paths(&record.id);
+        if matches!(sig, 9 | 15) {
+            mark_stop(&paths);
+        }
+        let runtime = self.runtime_for(&opts, &paths)?;
+        runtime.kill(&record.id, sig, false)?;
+        Ok(())
+    }
+
+    /// `wait`: blocks until the container is not running and returns its exit code.
+    ///
+    /// # Errors
+    /// `NoSuchContainer`.
+    pub fn wait_container(&mut self, name: &str) -> Result<i32> {
+        let record = self.find_container(name)?;
+        let paths = self.container_paths(&record.id);
+        loop {
+            let state = self.container_state(&record)?;
+            if !state.is_running() && !monitor_alive(&paths.lock()) {
+                return Ok(state.exit_code);
+            }
+            if let Ok(f) = std::fs::File::open(paths.lock()) {
+                // Blocks until the monitor ends.
+                let _ = f.lock_shared();
+            }
+        }
+    }
+
+    /// `rm [-f]`: removes a container that is not running (with `force`, kills it first),
+    /// its writable layer, log and directory. Returns the record removed.
+    ///
+    /// # Errors
+    /// `NoSuchContainer`; running without `force` (`Conflict`, docker's wording).
+    pub fn remove_container(&mut self, name: &str, force: bool) -> Result<ContainerRecord> {
+        let record = self.find_container(name)?;
+        let paths = self.container_paths(&record.id);
+        let state = self.container_state(&record)?;
+        if state.is_running() {
+            if !force {
+                return Err(EngineError::Conflict(format!(
+                    "You cannot remove a running container {}. Stop the container before \
+                     attempting removal or force remove",
+                    record.id
+                )));
+            }
+            let opts = self.container_options(&record)?;
+            mark_stop(&paths);
+            let runtime = self.runtime_for(&opts, &paths)?;
+            let _ = runtime.kill(&record.id, 9, true);
+            if !self.wait_stopped(&paths, Duration::from_secs(30)) {
+                return Err(EngineError::Conflict(format!(
+                    "container {} did not stop after SIGKILL",
+                    record.name
+                )));
+            }
+        }
+        let lock = open_lock(&paths.lock())?;
+        if lock.try_lock().is_err() {
+            // The monitor is finishing (`--rm` removes it itself); wait for it.
+            let _ = lock.lock_shared();
+            if self.metadata.read(|tx| tx.container(&record.id))?.is_none() {
+                return Ok(record);
+            }
+        }
+        self.remove_container_files(&record, &paths)?;
+        drop(lock);
+        Ok(record)
+    }
+
+    /// Removes everything of a stopped container; the caller holds (or is) its monitor lock.
+    pub(crate) fn remove_container_files(
+        &mut self,
+        record: &ContainerRecord,
+        paths: &ContainerPaths,
+    ) -> Result<()> {
+        if let Ok(opts) = self.container_options(record) {
+            if let Ok(runtime) = self.runtime_for(&opts, paths) {
+                self.cleanup_run(&record.id, paths, &runtime);
+            }
+        }
+        unmount_all(&paths.rootfs());
+        self.snapshots.remove(&snap_id(&record.snapshot_id)?)?;
+        self.metadata.write(|tx| tx.delete_container(&record.id))?;
+        if let Err(e) = std::fs::remove_dir_all(&paths.dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(EngineError::io(
+                    format!("removing {}", paths.dir.display()),
+                    e,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `container prune`: removes every container that is not running; returns the ids and
+    /// the bytes their writable layers held.
+    ///
+    /// # Errors
+    /// Metadata errors; a container that cannot be removed.
+    pub fn prune_containers(&mut self) -> Result<(Vec<String>, u64)> {
+        let mut removed = Vec::new();
+        let mut reclaimed = 0;
+        for record in self.container_records()? {
+            let state = self.container_state(&record)?;
+            if state.is_running() {
+                continue;
+            }
+            let paths = self.container_paths(&record.id);
+            let lock = open_lock(&paths.lock())?;
+            if lock.try_lock().is_err() {
+                continue;
+            }
+            if let Ok(u) =
+                snap_id(&record.snapshot_id).and_then(|s| Ok(self.snapshots.usage(&s)?))
+            {
+                reclaimed += u.size;
+            }
+            self.remove_container_files(&record, &paths)?;
+            removed.push(record.id);
+        }
+        Ok((removed, reclaimed))
+    }
+
+    /// Waits up to `timeout` for the container's monitor to record an exit.
+    fn wait_stopped(&mut self, paths: &ContainerPaths, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let state = RunState::load(&paths.state()).unwrap_or_default();
+            let alive = monitor_alive(&paths.lock());
+            if !alive || !state.is_running() {
+                // A restart policy may be about to restart it; the stop marker prevents that.
+                if !alive || state.status == Status::Exited {
+                    return true;
+                }
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The image's `StopSignal`, else SIGTERM.
+    fn image_stop_signal(&mut self, record: &ContainerRecord) -> Result<i32> {
+        let image = self.image_record(&record.image)?;
+        let (config, _) = self.config_of(&image)?;
+        match config
+            .config
+            .as_ref()
+            .and_then(|c| c.stop_signal.as_deref())
+        {
+            Some(s) if !s.is_empty() => parse_signal(s),
+            _ => Ok(15),
+        }
+    }
+}
+
+/// Tells the monitor that this exit is wanted (no restart).
+fn mark_stop(paths: &ContainerPaths) {
+    let _ = std::fs::write(stop_marker(paths), b"");
+}
+
+/// Waits until `/proc/<pid>` is gone (or the time is up).
+fn wait_gone(pid: i32, timeout: Duration) {
+    if pid <= 0 {
+        return;
+    }
+    let deadline = Instant::now() + timeout;
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_parse_like_docker() {
+        assert_eq!(parse_signal("TERM").unwrap(), 15);
+        assert_eq!(parse_signal("SIGKILL").unwrap(), 9);
+        assert_eq!(parse_signal("usr1").unwrap(), 10);
+        assert_eq!(parse_signal("9").unwrap(), 9);
+        assert!(parse_signal("0").is_err());
+        assert!(parse_signal("NOPE").is_err());
+    }
+}

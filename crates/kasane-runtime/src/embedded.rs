@@ -1,0 +1,356 @@
+//! The embedded OCI runtime: youki's `libcontainer` behind runc's command line, run as
+//! `kasane runtime [--root D] [--log F] [--log-format json] <create|start|state|kill|delete|exec> …`.
+//!
+//! libcontainer forks and clones the calling process, which is only sound while that
+//! process has one thread. [`main`] must therefore be called by the `kasane` binary before
+//! it starts any thread (no async runtime, no worker pools): the binary dispatches
+//! `kasane runtime …` first thing in `main`. Everything else in kasane reaches this runtime
+//! through [`crate::OciCli`], like `crun` and `runc`.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+
+use libcontainer::container::Container;
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::signal::Signal;
+use libcontainer::syscall::syscall::SyscallType;
+
+/// Where runtime state lives when `--root` is not given.
+const DEFAULT_ROOT: &str = "/run/kasane/runtime";
+
+#[derive(Debug, Default)]
+struct Globals {
+    root: Option<PathBuf>,
+    log: Option<PathBuf>,
+}
+
+/// Runs one `kasane runtime` command line (`args` without the program name and without the
+/// word `runtime`) and returns the process exit code. Errors are written to `--log` as JSON
+/// lines (`{"level":"error","msg":…}`) and to stderr.
+pub fn main(args: Vec<OsString>) -> i32 {
+    let mut globals = Globals::default();
+    let mut args = args.into_iter().map(|a| a.to_string_lossy().into_owned());
+    let mut rest = Vec::new();
+    let mut command = None;
+    while let Some(a) = args.next() {
+        if command.is_some() {
+            rest.push(a);
+            continue;
+        }
+        match a.as_str() {
+            "--root" => globals.root = args.next().map(PathBuf::from),
+            "--log" => globals.log = args.next().map(PathBuf::from),
+            "--log-format" => {
+                args.next();
+            }
+            "--systemd-cgroup" | "--debug" => {}
+            _ if a.starts_with("--root=") => globals.root = Some(PathBuf::from(&a[7..])),
+            _ if a.starts_with("--log=") => globals.log = Some(PathBuf::from(&a[6..])),
+            _ if a.starts_with("--log-format=") => {}
+            _ => command = Some(a),
+        }
+    }
+    let result = match command.as_deref() {
+        Some(cmd) => run(cmd, &globals, rest),
+        None => Err("usage: kasane runtime [--root DIR] [--log FILE] COMMAND [ARGS]".to_owned()),
+    };
+    match result {
+        Ok(code) => code,
+        Err(msg) => {
+            report(&globals, &msg);
+            1
+        }
+    }
+}
+
+fn report(globals: &Globals, msg: &str) {
+    if let Some(log) = &globals.log {
+        let line = serde_json::json!({
+            "level": "error",
+            "msg": msg,
+            "time": jiff_like_now(),
+        });
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+    eprintln!("kasane runtime: {msg}");
+}
+
+/// Seconds since the epoch, as a string: enough for a log line's `time`.
+fn jiff_like_now() -> String {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs().to_string())
+        .unwrap_or_default()
+}
+
+/// The message of an error and every error below it.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let s_msg = s.to_string();
+        if !msg.contains(&s_msg) {
+            msg.push_str(": ");
+            msg.push_str(&s_msg);
+        }
+        src = s.source();
+    }
+    msg
+}
+
+/// Flags and positional arguments of one command.
+#[derive(Debug, Default)]
+struct Parsed {
+    flags: Vec<(String, Option<String>)>,
+    positional: Vec<String>,
+}
+
+impl Parsed {
+    fn value(&self, name: &str) -> Option<&str> {
+        self.flags
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.as_deref())
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.flags.iter().any(|(n, _)| n == name)
+    }
+}
+
+/// Splits `args` into flags (those in `valued` take a value) and positional arguments;
+/// everything after the first positional that is not a flag value is positional
+/// (so `exec ID cmd --x` keeps `--x` for the command).
+fn parse(args: Vec<String>, valued: &[&str]) -> Result<Parsed, String> {
+    let mut p = Parsed::default();
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        if !p.positional.is_empty() || !a.starts_with('-') || a == "-" {
+            p.positional.push(a);
+            continue;
+        }
+        let stripped = a.trim_start_matches('-').to_owned();
+        if let Some((n, v)) = stripped.split_once('=') {
+            p.flags.push((n.to_owned(), Some(v.to_owned())));
+        } else if valued.contains(&stripped.as_str()) {
+            let v = it
+                .next()
+                .ok_or_else(|| format!("flag --{stripped} needs a value"))?;
+            p.flags.push((stripped, Some(v)));
+        } else {
+            p.flags.push((stripped, None));
+        }
+    }
+    Ok(p)
+}
+
+fn one_id(p: &Parsed, cmd: &str) -> Result<String, String> {
+    p.positional
+        .first()
+        .cloned()
+        .ok_or_else(|| format!("{cmd}: container id required"))
+}
+
+fn run(cmd: &str, g: &Globals, args: Vec<String>) -> Result<i32, String> {
+    let root = g
+        .root
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT));
+    match cmd {
+        "create" => {
+            let p = parse(
+                args,
+                &["bundle", "b", "pid-file", "console-socket", "preserve-fds"],
+            )?;
+            let id = one_id(&p, cmd)?;
+            let bundle = p
+                .value("bundle")
+                .or(p.value("b"))
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("."));
+            std::fs::create_dir_all(&root)
+                .map_err(|e| format!("creating runtime root {}: {e}", root.display()))?;
+            let mut builder = ContainerBuilder::new(id.clone(), SyscallType::default())
+                .with_console_socket(p.value("console-socket"))
+                .with_root_path(&root)
+                .map_err(|e| chain(&e))?;
+            if let Some(pid_file) = p.value("pid-file") {
+                builder = builder
+                    .with_pid_file(Some(pid_file))
+                    .map_err(|e| chain(&e))?;
+            }
+            builder
+                .validate_id()
+                .map_err(|e| chain(&e))?
+                .as_init(bundle)
+                .with_systemd(false)
+                .with_detach(true)
+                .build()
+                .map_err(|e| chain(&e))?;
+            Ok(0)
+        }
+        "start" => {
+            let p = parse(args, &[])?;
+            let mut c = load(&root, &one_id(&p, cmd)?)?;
+            c.start().map_err(|e| chain(&e))?;
+            Ok(0)
+        }
+        "state" => {
+            let p = parse(args, &[])?;
+            let id = one_id(&p, cmd)?;
+            let mut c = load(&root, &id)?;
+            c.refresh_status().map_err(|e| chain(&e))?;
+            let status = match c.status() {
+                libcontainer::container::ContainerStatus::Creating => "creating",
+                libcontainer::container::ContainerStatus::Created => "created",
+                libcontainer::container::ContainerStatus::Running => "running",
+                libcontainer::container::ContainerStatus::Stopped => "stopped",
+                libcontainer::container::ContainerStatus::Paused => "paused",
+            };
+            let state = serde_json::json!({
+                "ociVersion": "1.2.0",
+                "id": id,
+                "pid": c.pid().map(|p| p.as_raw()).unwrap_or(0),
+                "status": status,
+                "bundle": c.bundle(),
+            });
+            println!("{state}");
+            Ok(0)
+        }
+        "kill" => {
+            let p = parse(args, &[])?;
+            let id = one_id(&p, cmd)?;
+            let sig = p.positional.get(1).map(String::as_str).unwrap_or("SIGTERM");
+            let signal = match sig.parse::<i32>() {
+                Ok(n) => Signal::try_from(n).map_err(|e| chain(&e))?,
+                Err(_) => Signal::try_from(sig).map_err(|e| chain(&e))?,
+            };
+            let mut c = load(&root, &id)?;
+            c.kill(signal, p.has("all") || p.has("a"))
+                .map_err(|e| chain(&e))?;
+            Ok(0)
+        }
+        "delete" => {
+            let p = parse(args, &[])?;
+            let id = one_id(&p, cmd)?;
+            let mut c = load(&root, &id)?;
+            c.delete(p.has("force") || p.has("f"))
+                .map_err(|e| chain(&e))?;
+            Ok(0)
+        }
+        "exec" => {
+            let p = parse(args, &["process", "p", "pid-file", "console-socket", "cwd"])?;
+            let id = one_id(&p, cmd)?;
+            let detach = p.has("detach") || p.has("d");
+            let mut builder = ContainerBuilder::new(id, SyscallType::default())
+                .with_root_path(&root)
+                .map_err(|e| chain(&e))?
+                .with_console_socket(p.value("console-socket"));
+            if let Some(pid_file) = p.value("pid-file") {
+                builder = builder
+                    .with_pid_file(Some(pid_file))
+                    .map_err(|e| chain(&e))?;
+            }
+            let mut tenant = builder.as_tenant().with_detach(detach);
+            if let Some(process) = p.value("process").or(p.value("p")) {
+                tenant = tenant.with_process(Some(process));
+            } else {
+                tenant = tenant.with_container_args(p.positional[1..].to_vec());
+            }
+            let pid = tenant.build().map_err(|e| chain(&e))?;
+            if detach {
+                return Ok(0);
+            }
+            wait_exit_code(pid.as_raw())
+        }
+        other => Err(format!("unknown command {other:?}")),
+    }
+}
+
+fn load(root: &std::path::Path, id: &str) -> Result<Container, String> {
+    let dir = root.join(id);
+    if !dir.exists() {
+        return Err(format!("container {id} does not exist"));
+    }
+    Container::load(dir).map_err(|e| chain(&e))
+}
+
+/// Waits for `pid` and turns its end into a shell-style exit code (128 + signal).
+fn wait_exit_code(pid: i32) -> Result<i32, String> {
+    use rustix::process::{Pid, WaitOptions, waitpid};
+    let Some(pid) = Pid::from_raw(pid) else {
+        return Err(format!("exec returned an invalid pid {pid}"));
+    };
+    loop {
+        match waitpid(Some(pid), WaitOptions::empty()) {
+            Ok(Some((_, status))) => {
+                if let Some(code) = status.exit_status() {
+                    return Ok(code);
+                }
+                if let Some(sig) = status.terminating_signal() {
+                    return Ok(128 + sig);
+                }
+            }
+            Ok(None) => continue,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(format!("waiting for exec'd process {pid:?}: {e}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn flags_and_positionals_split_like_runc() {
+        let p = parse(
+            strings(&[
+                "--bundle",
+                "/b",
+                "--pid-file=/p",
+                "--force",
+                "id1",
+                "--not-a-flag",
+            ]),
+            &["bundle", "pid-file"],
+        )
+        .unwrap();
+        assert_eq!(p.value("bundle"), Some("/b"));
+        assert_eq!(p.value("pid-file"), Some("/p"));
+        assert!(p.has("force"));
+        assert_eq!(p.positional, strings(&["id1", "--not-a-flag"]));
+        assert!(parse(strings(&["--bundle"]), &["bundle"]).is_err());
+    }
+
+    #[test]
+    fn unknown_commands_and_missing_ids_are_errors() {
+        let g = Globals {
+            root: Some(PathBuf::from("/nonexistent-kasane-test")),
+            log: None,
+        };
+        assert!(run("frobnicate", &g, vec![]).is_err());
+        assert!(
+            run("start", &g, vec![])
+                .unwrap_err()
+                .contains("container id required")
+        );
+        assert!(
+            run("state", &g, strings(&["nope"]))
+                .unwrap_err()
+                .contains("does not exist")
+        );
+    }
+}

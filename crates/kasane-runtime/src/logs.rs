@@ -1,0 +1,1245 @@
+//! Container logs in docker's `json-file` format: writing them as the container runs and
+//! reading them back for `logs`.
+//!
+//! Owns: the log file of one container, `<container dir>/<id>-json.log`, written only by that
+//! container's monitor through a [`LogWriter`] and read by any number of [`read_logs`] calls.
+//!
+//! Format: one JSON object per line, one line per entry, exactly as docker writes them:
+//!
+//! ```text
+//! {"log":"hello\n","stream":"stdout","time":"2026-11-22T19:24:47.123456789Z"}
+//! {"log":"no newline yet","stream":"stderr","time":"2026-11-22T19:24:47.200000000Z"}
+//! ```
+//!
+//! `log` is one line of output including its `\n`; a line longer than [`MAX_ENTRY`] bytes, or
+//! one still unterminated when the stream ends, is written in pieces without `\n` (docker's
+//! "partial" entries); `docker logs` simply concatenates them. `time` is RFC 3339 in UTC with
+//! nine fractional digits.
+//!
+//! Lifecycle: the monitor opens a [`SharedLogWriter`], runs [`copy_stream`] on one thread for
+//! the container's stdout and another for its stderr (each also echoing to the terminal for a
+//! foreground `run`), and both end at EOF, writing out what is left of an unterminated line.
+//! `logs -f` calls [`read_logs`] with `follow`, which polls the file until the container has
+//! stopped and everything written is printed.
+//!
+//! Concurrency and durability: each entry is one `write(2)` of a whole line to a file opened
+//! with `O_APPEND`, so a reader sees whole entries, or a torn last line it leaves for the next
+//! poll; the file is not fsynced (logs are best effort, as in docker).
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use jiff::fmt::temporal::DateTimePrinter;
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// The largest `log` value of one entry, in bytes (docker's 16 KiB copy buffer): longer lines
+/// are split into several partial entries.
+pub const MAX_ENTRY: usize = 16 * 1024;
+
+/// How often `read_logs` with `follow` looks for new entries.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Errors from writing or reading a container's log.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The log file could not be opened or created.
+    #[error("opening log file {path}")]
+    Open {
+        /// The log file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// Appending an entry to the log file failed.
+    #[error("writing log file {path}")]
+    Write {
+        /// The log file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// Reading the log file failed.
+    #[error("reading log file {path}")]
+    Read {
+        /// The log file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// Reading the container's output stream failed.
+    #[error("reading container {stream}")]
+    Source {
+        /// Which stream.
+        stream: Stream,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// Writing entries to the caller's stdout or stderr failed (a closed pipe, say).
+    #[error("writing log output")]
+    Output(#[source] io::Error),
+    /// `--since`/`--until` is none of the accepted time forms (docker's wording).
+    #[error("failed to parse value as time or duration: {0:?}")]
+    InvalidTime(String),
+}
+
+/// Which of the container's output streams an entry came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+impl Stream {
+    /// The `stream` value in the log file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stdout => "stdout",
+            Self::Stderr => "stderr",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Self::Stdout => 0,
+            Self::Stderr => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `time` as docker writes and prints it: RFC 3339, UTC, nine fractional digits.
+pub fn format_time(time: Timestamp) -> String {
+    DateTimePrinter::new()
+        .precision(Some(9))
+        .timestamp_to_string(&time)
+}
+
+/// One line of the log file, as written.
+#[derive(Serialize)]
+struct EntryOut<'a> {
+    log: &'a str,
+    stream: Stream,
+    time: &'a str,
+}
+
+/// One line of the log file, as read.
+#[derive(Deserialize)]
+struct EntryIn {
+    log: String,
+    stream: Stream,
+    time: String,
+}
+
+/// A decoded log entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    log: String,
+    stream: Stream,
+    time: Timestamp,
+}
+
+/// Decodes one line; `None` for anything that is not a well-formed entry.
+fn parse_entry(line: &[u8]) -> Option<Entry> {
+    let raw: EntryIn = serde_json::from_slice(line).ok()?;
+    Some(Entry {
+        log: raw.log,
+        stream: raw.stream,
+        time: raw.time.parse().ok()?,
+    })
+}
+
+/// Where to cut `buf` (at most `buf.len()`) so the cut does not split a UTF-8 sequence;
+/// returns `buf.len()` when the end is already a boundary or the bytes are not UTF-8 there.
+fn utf8_cut(buf: &[u8]) -> usize {
+    let end = buf.len();
+    // Look at the last three bytes for the lead byte of a sequence that runs past the end.
+    for back in 1..=3.min(end) {
+        let b = buf[end - back];
+        if b & 0xC0 == 0x80 {
+            continue; // continuation byte
+        }
+        let len = match b {
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF7 => 4,
+            _ => 1,
+        };
+        return if len > back && end - back > 0 {
+            end - back
+        } else {
+            end
+        };
+    }
+    end
+}
+
+/// Appends a container's output to its log file as json-file entries.
+///
+/// Not synchronised itself: one writer serves both streams, so the two copier threads share
+/// it through a [`SharedLogWriter`].
+#[derive(Debug)]
+pub struct LogWriter {
+    file: File,
+    path: PathBuf,
+    /// Bytes of an unterminated line, per stream (indexed by [`Stream::index`]).
+    pending: [Vec<u8>; 2],
+}
+
+impl LogWriter {
+    /// Opens `path` for appending, creating it with mode `0640` when absent.
+    ///
+    /// # Errors
+    ///
+    /// [`LogError::Open`] when the file cannot be opened or created.
+    pub fn open(path: &Path) -> Result<Self, LogError> {
+        let file = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o640)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(path)
+            .map_err(|source| LogError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(Self {
+            file,
+            path: path.to_owned(),
+            pending: [Vec::new(), Vec::new()],
+        })
+    }
+
+    /// Logs `data` from `stream`: every complete line becomes an entry now; an unterminated
+    /// tail waits for its newline, or is written as a partial entry once it reaches
+    /// [`MAX_ENTRY`] bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`LogError::Write`] when appending fails; the entries before it are written.
+    pub fn write(&mut self, stream: Stream, data: &[u8]) -> Result<(), LogError> {
+        let mut pending = std::mem::take(&mut self.pending[stream.index()]);
+        pending.extend_from_slice(data);
+        let mut start = 0;
+        let result = loop {
+            let rest = &pending[start..];
+            let window = &rest[..rest.len().min(MAX_ENTRY)];
+            let cut = if let Some(nl) = window.iter().position(|&b| b == b'\n') {
+                nl + 1
+            } else if rest.len() >= MAX_ENTRY {
+                utf8_cut(window)
+            } else {
+                break Ok(());
+            };
+            if let Err(e) = self.append(stream, &rest[..cut], Timestamp::now()) {
+                break Err(e);
+            }
+            start += cut;
+        };
+        // Keep what was not written, so a failed write loses nothing.
+        pending.drain(..start);
+        self.pending[stream.index()] = pending;
+        result
+    }
+
+    /// Writes out any unterminated line of `stream` as a partial entry.
+    ///
+    /// # Errors
+    ///
+    /// [`LogError::Write`] when appending fails; the line stays buffered.
+    pub fn flush_stream(&mut self, stream: Stream) -> Result<(), LogError> {
+        if self.pending[stream.index()].is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending[stream.index()]);
+        let result = self.append(stream, &pending, Timestamp::now());
+        if result.is_err() {
+            self.pending[stream.index()] = pending;
+        }
+        result
+    }
+
+    /// Writes out the unterminated lines of both streams (call when the container exits).
+    ///
+    /// # Errors
+    ///
+    /// [`LogError::Write`] when appending fails.
+    pub fn flush_partial(&mut self) -> Result<(), LogError> {
+        self.flush_stream(Stream::Stdout)?;
+        self.flush_stream(Stream::Stderr)
+    }
+
+    /// Appends one entry with one `write(2)` of the whole line.
+    fn append(&mut self, stream: Stream, log: &[u8], time: Timestamp) -> Result<(), LogError> {
+        let text = String::from_utf8_lossy(log);
+        let time = format_time(time);
+        let mut line = serde_json::to_vec(&EntryOut {
+            log: &text,
+            stream,
+            time: &time,
+        })
+        .map_err(|e| LogError::Write {
+            path: self.path.clone(),
+            source: io::Error::other(e),
+        })?;
+        line.push(b'\n');
+        self.file
+            .write_all(&line)
+            .map_err(|source| LogError::Write {
+                path: self.path.clone(),
+                source,
+            })
+    }
+}
+
+/// A [`LogWriter`] shared by the stdout and stderr copier threads.
+#[derive(Debug, Clone)]
+pub struct SharedLogWriter(Arc<Mutex<LogWriter>>);
+
+impl SharedLogWriter {
+    /// Shares `writer`.
+    pub fn new(writer: LogWriter) -> Self {
+        Self(Arc::new(Mutex::new(writer)))
+    }
+
+    /// Opens `path` as [`LogWriter::open`] does, shared.
+    ///
+    /// # Errors
+    ///
+    /// As [`LogWriter::open`].
+    pub fn open(path: &Path) -> Result<Self, LogError> {
+        LogWriter::open(path).map(Self::new)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LogWriter> {
+        // A copier that panicked mid-write leaves at worst a buffered partial line; the writer
+        // is still usable, so poisoning is ignored.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// As [`LogWriter::write`].
+    ///
+    /// # Errors
+    ///
+    /// As [`LogWriter::write`].
+    pub fn write(&self, stream: Stream, data: &[u8]) -> Result<(), LogError> {
+        self.lock().write(stream, data)
+    }
+
+    /// As [`LogWriter::flush_stream`].
+    ///
+    /// # Errors
+    ///
+    /// As [`LogWriter::flush_stream`].
+    pub fn flush_stream(&self, stream: Stream) -> Result<(), LogError> {
+        self.lock().flush_stream(stream)
+    }
+
+    /// As [`LogWriter::flush_partial`].
+    ///
+    /// # Errors
+    ///
+    /// As [`LogWriter::flush_partial`].
+    pub fn flush_partial(&self) -> Result<(), LogError> {
+        self.lock().flush_partial()
+    }
+}
+
+/// Copies one of the container's output streams until EOF: logs everything and, for a
+/// foreground `run`, echoes the raw bytes to `echo` as they arrive. Returns the bytes copied.
+///
+/// The stream is always drained to EOF, so the container never blocks on a full pipe:
+/// a failing log write or echo does not stop the copy. Echo errors (the terminal went away)
+/// only end the echo; the first log error is returned at the end. `EIO`, which a terminal's
+/// master side returns once the container's side is closed, counts as EOF. At EOF the
+/// stream's unterminated line is written as a partial entry.
+///
+/// # Errors
+///
+/// [`LogError::Source`] when reading `src` fails; otherwise the first [`LogError::Write`].
+pub fn copy_stream(
+    mut src: impl Read,
+    stream: Stream,
+    log: &SharedLogWriter,
+    mut echo: Option<&mut dyn Write>,
+) -> Result<u64, LogError> {
+    let mut buf = vec![0u8; MAX_ENTRY];
+    let mut total = 0u64;
+    let mut first_err = None;
+    loop {
+        let n = match src.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => break,
+            Err(source) => {
+                // Keep what is buffered; the read error is what the caller needs to see.
+                let _ = log.flush_stream(stream);
+                return Err(LogError::Source { stream, source });
+            }
+        };
+        total += n as u64;
+        if let Some(out) = echo.as_deref_mut()
+            && out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err()
+        {
+            // The terminal is gone; the container keeps running and keeps being logged.
+            echo = None;
+        }
+        if let Err(e) = log.write(stream, &buf[..n]) {
+            first_err.get_or_insert(e);
+        }
+    }
+    if let Err(e) = log.flush_stream(stream) {
+        first_err.get_or_insert(e);
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(total),
+    }
+}
+
+/// What `logs` prints (its flags).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogReadOptions {
+    /// `-f`: keep printing new entries until the container stops.
+    pub follow: bool,
+    /// `--tail N`: only the last `N` entries of the file (then new ones, with `follow`).
+    pub tail: Option<usize>,
+    /// `--since`: only entries at or after this time.
+    pub since: Option<Timestamp>,
+    /// `--until`: only entries at or before this time; `follow` ends once it has passed.
+    pub until: Option<Timestamp>,
+    /// `-t`: prefix each entry with its time and a space.
+    pub timestamps: bool,
+}
+
+/// Reads a log file incrementally: whole lines only, the torn tail kept for the next read.
+struct LogReader {
+    path: PathBuf,
+    file: Option<File>,
+    pending: Vec<u8>,
+    buf: Vec<u8>,
+}
+
+impl LogReader {
+    fn new(path: &Path) -> Self {
+        Self {
+            path: path.to_owned(),
+            file: None,
+            pending: Vec::new(),
+            buf: vec![0; 64 * 1024],
+        }
+    }
+
+    /// Calls `each` for every complete, well-formed entry appended since the last call;
+    /// returns whether anything was read. A missing file has no entries (yet).
+    fn read_available(
+        &mut self,
+        each: &mut dyn FnMut(Entry) -> Result<(), LogError>,
+    ) -> Result<bool, LogError> {
+        if self.file.is_none() {
+            match File::open(&self.path) {
+                Ok(f) => self.file = Some(f),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+                Err(source) => {
+                    return Err(LogError::Read {
+                        path: self.path.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+        let Some(file) = self.file.as_mut() else {
+            return Ok(false);
+        };
+        let mut any = false;
+        loop {
+            let n = match file.read(&mut self.buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    return Err(LogError::Read {
+                        path: self.path.clone(),
+                        source,
+                    });
+                }
+            };
+            any = true;
+            self.pending.extend_from_slice(&self.buf[..n]);
+            let Some(last_nl) = self.pending.iter().rposition(|&b| b == b'\n') else {
+                continue;
+            };
+            let complete: Vec<u8> = self.pending.drain(..=last_nl).collect();
+            for line in complete.split(|&b| b == b'\n') {
+                // Malformed lines (a crash mid-write, someone else's junk) are skipped.
+                if let Some(entry) = parse_entry(line) {
+                    each(entry)?;
+                }
+            }
+        }
+        Ok(any)
+    }
+
+    /// The last, unterminated line, if it is a whole entry (the writer died before `\n`).
+    fn finish(
+        &mut self,
+        each: &mut dyn FnMut(Entry) -> Result<(), LogError>,
+    ) -> Result<(), LogError> {
+        let rest = std::mem::take(&mut self.pending);
+        match parse_entry(&rest) {
+            Some(entry) => each(entry),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Prints a container's log: each entry's raw text to `stdout` or `stderr` by its stream,
+/// filtered and tailed by `opts`.
+///
+/// With `opts.follow`, keeps polling the file for new entries until `still_running()` is
+/// false and everything written before that is printed (or `until` has passed). A missing log
+/// file prints nothing; malformed lines are skipped.
+///
+/// # Errors
+///
+/// [`LogError::Read`] when the file cannot be read, [`LogError::Output`] when writing to
+/// `stdout` or `stderr` fails.
+pub fn read_logs(
+    path: &Path,
+    opts: &LogReadOptions,
+    still_running: &dyn Fn() -> bool,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<(), LogError> {
+    let mut reader = LogReader::new(path);
+    let mut printer = Printer {
+        stdout,
+        stderr,
+        timestamps: opts.timestamps,
+    };
+    let in_window = |e: &Entry| {
+        opts.since.is_none_or(|s| e.time >= s) && opts.until.is_none_or(|u| e.time <= u)
+    };
+
+    // What is in the file now: docker takes the last N entries, then filters them by time.
+    let mut running = opts.follow && still_running();
+    match opts.tail {
+        Some(n) => {
+            let mut last: VecDeque<Entry> = VecDeque::with_capacity(n.min(4096));
+            let mut keep = |e: Entry| -> Result<(), LogError> {
+                if n > 0 {
+                    if last.len() == n {
+                        last.pop_front();
+                    }
+                    last.push_back(e);
+                }
+                Ok(())
+            };
+            reader.read_available(&mut keep)?;
+            if !running {
+                reader.finish(&mut keep)?;
+            }
+            for e in last.into_iter().filter(|e| in_window(e)) {
+                printer.print(e)?;
+            }
+        }
+        None => {
+            let mut each = |e: Entry| -> Result<(), LogError> {
+                if in_window(&e) {
+                    printer.print(e)
+                } else {
+                    Ok(())
+                }
+            };
+            reader.read_available(&mut each)?;
+            if !running {
+                reader.finish(&mut each)?;
+            }
+        }
+    }
+    printer.flush()?;
+
+    while running {
+        if opts.until.is_some_and(|u| Timestamp::now() > u) {
+            break;
+        }
+        std::thread::sleep(POLL_INTERVAL);
+        // Checked before reading: whatever the container wrote before it stopped is in the
+        // file by now, so this read drains it.
+        running = still_running();
+        let mut each = |e: Entry| -> Result<(), LogError> {
+            if in_window(&e) {
+                printer.print(e)
+            } else {
+                Ok(())
+            }
+        };
+        reader.read_available(&mut each)?;
+        if !running {
+            reader.finish(&mut each)?;
+        }
+        printer.flush()?;
+    }
+    Ok(())
+}
+
+/// Where [`read_logs`] prints entries.
+struct Printer<'a> {
+    stdout: &'a mut dyn Write,
+    stderr: &'a mut dyn Write,
+    timestamps: bool,
+}
+
+impl Printer<'_> {
+    fn print(&mut self, e: Entry) -> Result<(), LogError> {
+        let out: &mut dyn Write = match e.stream {
+            Stream::Stdout => &mut *self.stdout,
+            Stream::Stderr => &mut *self.stderr,
+        };
+        if self.timestamps {
+            write!(out, "{} ", format_time(e.time)).map_err(LogError::Output)?;
+        }
+        out.write_all(e.log.as_bytes()).map_err(LogError::Output)
+    }
+
+    fn flush(&mut self) -> Result<(), LogError> {
+        self.stdout.flush().map_err(LogError::Output)?;
+        self.stderr.flush().map_err(LogError::Output)
+    }
+}
+
+/// Parses `logs --since`/`--until` as docker does, relative to `now`:
+/// - RFC 3339 with `Z` or an offset, with or without fractional seconds
+///   (`2026-11-22T19:24:47.5Z`, `2026-11-22T20:24:47+01:00`);
+/// - a local date and time without zone (`2026-11-22T19:24:47`, `2026-11-22T19:24`,
+///   `2026-11-22T19`) or a date (`2026-11-22`, midnight), in the system time zone;
+/// - Unix seconds, optionally with a fraction (`1700000000`, `1700000000.123`);
+/// - a Go duration (`10m`, `1h30m`, `42s`, `1.5h`, `250ms`): `now` minus it.
+///
+/// # Errors
+///
+/// [`LogError::InvalidTime`] for anything else, or a time out of range.
+pub fn parse_since(s: &str, now: Timestamp) -> Result<Timestamp, LogError> {
+    let bad = || LogError::InvalidTime(s.to_owned());
+    let v = s.trim();
+    if v.is_empty() {
+        return Err(bad());
+    }
+    if let Some(nanos) = parse_go_duration(v) {
+        let d = SignedDuration::from_nanos_i128(nanos);
+        return now.checked_sub(d).map_err(|_| bad());
+    }
+    if let Some(t) = parse_unix(v) {
+        return t.ok_or_else(bad);
+    }
+    if let Ok(t) = v.parse::<Timestamp>() {
+        return Ok(t);
+    }
+    // Docker also accepts `YYYY-MM-DDTHH`; jiff wants at least the minutes.
+    let padded;
+    let civil_text = if v.len() == 13 && v.as_bytes().get(10) == Some(&b'T') {
+        padded = format!("{v}:00");
+        padded.as_str()
+    } else {
+        v
+    };
+    let civil: jiff::civil::DateTime = civil_text.parse().map_err(|_| bad())?;
+    civil
+        .to_zoned(jiff::tz::TimeZone::system())
+        .map(|z| z.timestamp())
+        .map_err(|_| bad())
+}
+
+/// `1700000000` or `1700000000.123`: `None` when `v` is not of that shape, `Some(None)` when
+/// it is but out of range.
+fn parse_unix(v: &str) -> Option<Option<Timestamp>> {
+    let (secs, frac) = v.split_once('.').unwrap_or((v, ""));
+    if secs.is_empty()
+        || !secs.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+        || (v.contains('.') && frac.is_empty())
+    {
+        return None;
+    }
+    let Ok(secs) = secs.parse::<i64>() else {
+        return Some(None);
+    };
+    let digits = &frac[..frac.len().min(9)];
+    let nanos = if digits.is_empty() {
+        0
+    } else {
+        // At most nine digits: fits an i32 and scales to nanoseconds.
+        let scale = 10i32.pow(9 - digits.len() as u32);
+        digits.parse::<i32>().ok()? * scale
+    };
+    Some(Timestamp::new(secs, nanos).ok())
+}
+
+/// A Go duration (`time.ParseDuration`) in nanoseconds: an optional sign, then one or more
+/// decimal numbers each with a unit `ns`, `us` (`µs`), `ms`, `s`, `m`, `h`; `0` alone is zero.
+fn parse_go_duration(v: &str) -> Option<i128> {
+    let (neg, mut rest) = match v.as_bytes().first() {
+        Some(b'-') => (true, &v[1..]),
+        Some(b'+') => (false, &v[1..]),
+        _ => (false, v),
+    };
+    if rest == "0" {
+        return Some(0);
+    }
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total: i128 = 0;
+    while !rest.is_empty() {
+        let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let int = &rest[..int_len];
+        rest = &rest[int_len..];
+        let mut frac = "";
+        if let Some(after) = rest.strip_prefix('.') {
+            let n = after.bytes().take_while(u8::is_ascii_digit).count();
+            frac = &after[..n];
+            rest = &after[n..];
+        }
+        if int.is_empty() && frac.is_empty() {
+            return None;
+        }
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale: i128 = match &rest[..unit_len] {
+            "ns" => 1,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        if int.len() > 30 {
+            return None;
+        }
+        let whole: i128 = if int.is_empty() { 0 } else { int.parse().ok()? };
+        total = total.checked_add(whole.checked_mul(scale)?)?;
+        let frac = &frac[..frac.len().min(18)];
+        if !frac.is_empty() {
+            let f: i128 = frac.parse().ok()?;
+            total = total.checked_add(f * scale / 10i128.pow(frac.len() as u32))?;
+        }
+    }
+    // Go durations are an i64 of nanoseconds.
+    if total > i128::from(i64::MAX) {
+        return None;
+    }
+    Some(if neg { -total } else { total })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn lines(path: &Path) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn logs_of(path: &Path) -> Vec<(String, String)> {
+        lines(path)
+            .into_iter()
+            .map(|v| {
+                (
+                    v["stream"].as_str().unwrap().to_owned(),
+                    v["log"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn entry_line(stream: &str, log: &str, time: &str) -> String {
+        serde_json::json!({"log": log, "stream": stream, "time": time}).to_string() + "\n"
+    }
+
+    /// A log file with five entries a second apart, plus junk lines.
+    fn sample(dir: &Path) -> PathBuf {
+        let path = dir.join("c-json.log");
+        let mut s = String::new();
+        s += &entry_line("stdout", "one\n", "2026-11-22T10:00:01.000000000Z");
+        s += &entry_line("stderr", "two\n", "2026-11-22T10:00:02.000000000Z");
+        s += "not json at all\n";
+        s += "{\"log\":\"no stream\"}\n";
+        s += &entry_line("stdout", "thr", "2026-11-22T10:00:03.5Z");
+        s += &entry_line("stdout", "ee\n", "2026-11-22T10:00:03.600000000Z");
+        s += &entry_line("stderr", "four\n", "2026-11-22T11:00:04+01:00");
+        s += "\n";
+        s += &entry_line("stdout", "five\n", "2026-11-22T10:00:05.123456789Z");
+        std::fs::write(&path, s).unwrap();
+        path
+    }
+
+    fn read(path: &Path, opts: &LogReadOptions) -> (String, String) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        read_logs(path, opts, &|| false, &mut out, &mut err).unwrap();
+        (
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    }
+
+    #[test]
+    fn entry_format_is_docker_json_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let mut w = LogWriter::open(&path).unwrap();
+        w.write(Stream::Stdout, b"hello\n").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (head, time) = text.split_once(r#","time":""#).unwrap();
+        assert_eq!(head, r#"{"log":"hello\n","stream":"stdout""#);
+        let time = time.strip_suffix("\"}\n").unwrap();
+        // 2026-11-22T19:24:47.123456789Z: fixed nine fractional digits, UTC.
+        assert_eq!(time.len(), 30, "{time}");
+        assert_eq!(&time[19..20], ".");
+        assert!(time[20..29].bytes().all(|b| b.is_ascii_digit()));
+        assert!(time.ends_with('Z'));
+        let t: Timestamp = time.parse().unwrap();
+        assert!(Timestamp::now().duration_since(t).as_secs().abs() < 60);
+        assert_eq!(
+            format_time(ts("2026-11-22T19:24:47.1Z")),
+            "2026-11-22T19:24:47.100000000Z"
+        );
+    }
+
+    #[test]
+    fn file_is_created_0640_and_appended() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        LogWriter::open(&path)
+            .unwrap()
+            .write(Stream::Stdout, b"a\n")
+            .unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & !0o640, 0, "mode {mode:o}");
+        LogWriter::open(&path)
+            .unwrap()
+            .write(Stream::Stderr, b"b\n")
+            .unwrap();
+        assert_eq!(
+            logs_of(&path),
+            [
+                ("stdout".into(), "a\n".into()),
+                ("stderr".into(), "b\n".into())
+            ]
+        );
+        let err = LogWriter::open(&dir.path().join("no/such/dir.log")).unwrap_err();
+        assert!(err.to_string().starts_with("opening log file "));
+    }
+
+    #[test]
+    fn lines_are_split_and_partials_buffered_per_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let mut w = LogWriter::open(&path).unwrap();
+        w.write(Stream::Stdout, b"a\nb\nhal").unwrap();
+        w.write(Stream::Stderr, b"err").unwrap();
+        w.write(Stream::Stdout, b"f\n").unwrap();
+        w.write(Stream::Stderr, b"or\n\n").unwrap();
+        w.write(Stream::Stdout, b"tail").unwrap();
+        assert_eq!(
+            logs_of(&path),
+            [
+                ("stdout".into(), "a\n".into()),
+                ("stdout".into(), "b\n".into()),
+                ("stdout".into(), "half\n".into()),
+                ("stderr".into(), "error\n".into()),
+                ("stderr".into(), "\n".into()),
+            ]
+        );
+        w.flush_partial().unwrap();
+        w.flush_partial().unwrap(); // nothing left: no empty entry
+        assert_eq!(
+            logs_of(&path).last().unwrap(),
+            &("stdout".into(), "tail".into())
+        );
+        assert_eq!(logs_of(&path).len(), 6);
+    }
+
+    #[test]
+    fn long_lines_become_16k_partials_on_char_boundaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let mut w = LogWriter::open(&path).unwrap();
+        // 16383 ASCII bytes then "é" (2 bytes) would split at 16384: the cut moves before it.
+        let mut line = "x".repeat(MAX_ENTRY - 1);
+        line.push('é');
+        line.push_str("yz\n");
+        for chunk in line.as_bytes().chunks(1000) {
+            w.write(Stream::Stdout, chunk).unwrap();
+        }
+        let logs = logs_of(&path);
+        assert_eq!(logs.len(), 2);
+        assert_eq!(logs[0].1, "x".repeat(MAX_ENTRY - 1));
+        assert_eq!(logs[1].1, "éyz\n");
+
+        // Exactly 16 KiB without newline is written as soon as it is complete.
+        let path2 = dir.path().join("c2-json.log");
+        let mut w = LogWriter::open(&path2).unwrap();
+        w.write(Stream::Stderr, "a".repeat(MAX_ENTRY * 2 + 5).as_bytes())
+            .unwrap();
+        let logs = logs_of(&path2);
+        assert_eq!(logs.len(), 2);
+        assert!(logs.iter().all(|(_, l)| l.len() == MAX_ENTRY));
+        w.flush_partial().unwrap();
+        assert_eq!(logs_of(&path2)[2].1, "aaaaa");
+    }
+
+    #[test]
+    fn utf8_cut_points() {
+        assert_eq!(utf8_cut(b"abc"), 3);
+        assert_eq!(utf8_cut("ab\u{e9}".as_bytes()), 4); // complete 2-byte char at the end
+        assert_eq!(utf8_cut(&"ab\u{e9}".as_bytes()[..3]), 2); // lead byte only
+        assert_eq!(utf8_cut(&"a\u{20ac}".as_bytes()[..3]), 1); // 2 of 3 bytes
+        assert_eq!(utf8_cut(&"\u{20ac}".as_bytes()[..2]), 2); // nothing before: keep all
+        assert_eq!(utf8_cut(&[0x80, 0x80, 0x80, 0x80]), 4); // not UTF-8: cut anywhere
+        assert_eq!(utf8_cut(b""), 0);
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let mut w = LogWriter::open(&path).unwrap();
+        w.write(Stream::Stdout, b"\xff\xfeok\n\"quoted\"\t\n")
+            .unwrap();
+        let logs = logs_of(&path);
+        assert_eq!(logs[0].1, "\u{fffd}\u{fffd}ok\n");
+        assert_eq!(logs[1].1, "\"quoted\"\t\n");
+    }
+
+    #[test]
+    fn copy_stream_logs_echoes_and_flushes_at_eof() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let log = SharedLogWriter::open(&path).unwrap();
+        let mut echoed = Vec::new();
+        let n = copy_stream(
+            &b"line 1\nline 2\nno newline"[..],
+            Stream::Stdout,
+            &log,
+            Some(&mut echoed),
+        )
+        .unwrap();
+        assert_eq!(n, 24);
+        assert_eq!(echoed, b"line 1\nline 2\nno newline");
+        let logs = logs_of(&path);
+        assert_eq!(logs.len(), 3);
+        assert_eq!(logs[2].1, "no newline");
+
+        // A broken echo does not stop the logging.
+        struct Broken;
+        impl Write for Broken {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        copy_stream(&b"more\n"[..], Stream::Stderr, &log, Some(&mut Broken)).unwrap();
+        assert_eq!(logs_of(&path)[3], ("stderr".into(), "more\n".into()));
+
+        // A failing source is reported with its stream.
+        struct Failing;
+        impl Read for Failing {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                Err(io::ErrorKind::ConnectionReset.into())
+            }
+        }
+        let err = copy_stream(Failing, Stream::Stderr, &log, None).unwrap_err();
+        assert_eq!(err.to_string(), "reading container stderr");
+    }
+
+    #[test]
+    fn two_threads_share_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let log = SharedLogWriter::open(&path).unwrap();
+        let threads: Vec<_> = [Stream::Stdout, Stream::Stderr]
+            .into_iter()
+            .map(|stream| {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    let data: String = (0..500).map(|i| format!("{stream} {i}\n")).collect();
+                    // Odd-sized chunks, so lines straddle writes.
+                    for chunk in data.as_bytes().chunks(7) {
+                        log.write(stream, chunk).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let logs = logs_of(&path);
+        assert_eq!(logs.len(), 1000);
+        for stream in ["stdout", "stderr"] {
+            let mine: Vec<String> = logs
+                .iter()
+                .filter(|(s, _)| s == stream)
+                .map(|(_, l)| l.clone())
+                .collect();
+            let want: Vec<String> = (0..500).map(|i| format!("{stream} {i}\n")).collect();
+            assert_eq!(mine, want);
+        }
+    }
+
+    #[test]
+    fn read_all_skips_malformed_and_splits_streams() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = sample(dir.path());
+        let (out, err) = read(&path, &LogReadOptions::default());
+        assert_eq!(out, "one\nthree\nfive\n");
+        assert_eq!(err, "two\nfour\n");
+    }
+
+    #[test]
+    fn read_missing_file_is_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let (out, err) = read(&dir.path().join("nope.log"), &LogReadOptions::default());
+        assert_eq!((out.as_str(), err.as_str()), ("", ""));
+    }
+
+    #[test]
+    fn read_with_timestamps_tail_since_until() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = sample(dir.path());
+        let o = LogReadOptions {
+            timestamps: true,
+            tail: Some(2),
+            ..Default::default()
+        };
+        let (out, err) = read(&path, &o);
+        assert_eq!(out, "2026-11-22T10:00:05.123456789Z five\n");
+        assert_eq!(err, "2026-11-22T10:00:04.000000000Z four\n");
+
+        let o = LogReadOptions {
+            tail: Some(0),
+            ..Default::default()
+        };
+        assert_eq!(read(&path, &o), (String::new(), String::new()));
+
+        let o = LogReadOptions {
+            since: Some(ts("2026-11-22T10:00:02Z")),
+            until: Some(ts("2026-11-22T10:00:04Z")),
+            ..Default::default()
+        };
+        assert_eq!(read(&path, &o), ("three\n".into(), "two\nfour\n".into()));
+
+        // Tail first, then the time filter (docker's order).
+        let o = LogReadOptions {
+            tail: Some(3),
+            until: Some(ts("2026-11-22T10:00:04Z")),
+            ..Default::default()
+        };
+        assert_eq!(read(&path, &o), ("ee\n".into(), "four\n".into()));
+    }
+
+    #[test]
+    fn read_keeps_an_unterminated_last_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let mut s = entry_line("stdout", "a\n", "2026-11-22T10:00:01Z");
+        s += entry_line("stdout", "b\n", "2026-11-22T10:00:02Z").trim_end();
+        std::fs::write(&path, s).unwrap();
+        assert_eq!(
+            read(&path, &LogReadOptions::default()).0,
+            "a\nb\n".to_owned()
+        );
+    }
+
+    #[test]
+    fn follow_prints_new_entries_until_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let running = Arc::new(AtomicBool::new(true));
+        let writer = {
+            let (path, running) = (path.clone(), running.clone());
+            std::thread::spawn(move || {
+                // The file does not exist yet when the reader starts.
+                std::thread::sleep(Duration::from_millis(120));
+                let log = SharedLogWriter::open(&path).unwrap();
+                for i in 0..5 {
+                    log.write(Stream::Stdout, format!("tick {i}\n").as_bytes())
+                        .unwrap();
+                    std::thread::sleep(Duration::from_millis(30));
+                }
+                log.write(Stream::Stderr, b"bye").unwrap();
+                log.flush_partial().unwrap();
+                running.store(false, Ordering::SeqCst);
+            })
+        };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let o = LogReadOptions {
+            follow: true,
+            ..Default::default()
+        };
+        let started = std::time::Instant::now();
+        read_logs(
+            &path,
+            &o,
+            &|| running.load(Ordering::SeqCst),
+            &mut out,
+            &mut err,
+        )
+        .unwrap();
+        writer.join().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let want: String = (0..5).map(|i| format!("tick {i}\n")).collect();
+        assert_eq!(String::from_utf8(out).unwrap(), want);
+        assert_eq!(err, b"bye");
+    }
+
+    #[test]
+    fn follow_stops_once_until_has_passed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = sample(dir.path());
+        let o = LogReadOptions {
+            follow: true,
+            until: Some(Timestamp::now() + SignedDuration::from_millis(100)),
+            ..Default::default()
+        };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        // Never stops running: only `until` ends the follow.
+        read_logs(&path, &o, &|| true, &mut out, &mut err).unwrap();
+        assert_eq!(out, b"one\nthree\nfive\n");
+    }
+
+    #[test]
+    fn output_errors_are_reported() {
+        struct Closed;
+        impl Write for Closed {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = sample(dir.path());
+        let err = read_logs(
+            &path,
+            &LogReadOptions::default(),
+            &|| false,
+            &mut Closed,
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, LogError::Output(_)), "{err:?}");
+    }
+
+    #[test]
+    fn since_forms() {
+        let now = ts("2026-11-22T12:00:00Z");
+        let p = |s: &str| parse_since(s, now).unwrap();
+        assert_eq!(p("2026-11-22T19:24:47Z"), ts("2026-11-22T19:24:47Z"));
+        assert_eq!(
+            p("2026-11-22T19:24:47.123456789Z"),
+            ts("2026-11-22T19:24:47.123456789Z")
+        );
+        assert_eq!(p("2026-11-22T20:24:47+01:00"), ts("2026-11-22T19:24:47Z"));
+        assert_eq!(
+            p("1700000000"),
+            Timestamp::from_second(1_700_000_000).unwrap()
+        );
+        assert_eq!(
+            p("1700000000.123"),
+            Timestamp::new(1_700_000_000, 123_000_000).unwrap()
+        );
+        assert_eq!(p("10m"), ts("2026-11-22T11:50:00Z"));
+        assert_eq!(p("1h30m"), ts("2026-11-22T10:30:00Z"));
+        assert_eq!(p("42s"), ts("2026-11-22T11:59:18Z"));
+        assert_eq!(p("1.5h"), ts("2026-11-22T10:30:00Z"));
+        assert_eq!(p("250ms"), ts("2026-11-22T11:59:59.75Z"));
+        assert_eq!(p("0"), now);
+        assert_eq!(p("-1m"), ts("2026-11-22T12:01:00Z"));
+
+        // Zone-less forms are local time; compare against jiff's own conversion.
+        let local = |s: &str| {
+            s.parse::<jiff::civil::DateTime>()
+                .unwrap()
+                .to_zoned(jiff::tz::TimeZone::system())
+                .unwrap()
+                .timestamp()
+        };
+        assert_eq!(p("2026-11-22"), local("2026-11-22T00:00:00"));
+        assert_eq!(p("2026-11-22T19:24:47"), local("2026-11-22T19:24:47"));
+        assert_eq!(p("2026-11-22T19:24"), local("2026-11-22T19:24:00"));
+        assert_eq!(p("2026-11-22T19"), local("2026-11-22T19:00:00"));
+
+        assert_eq!(p("10"), Timestamp::from_second(10).unwrap()); // Unix seconds
+        for bad in [
+            "",
+            "yesterday",
+            "10x",
+            "1h30",
+            "m",
+            ".s",
+            "2026-13-01",
+            "1700000000.",
+            "1.2.3",
+            "99999999999999999999999999999999999999999h",
+            "--1m",
+        ] {
+            match parse_since(bad, now) {
+                Err(LogError::InvalidTime(v)) => assert_eq!(v, bad),
+                other => panic!("{bad:?} → {other:?}"),
+            }
+        }
+        assert_eq!(
+            parse_since("yesterday", now).unwrap_err().to_string(),
+            "failed to parse value as time or duration: \"yesterday\""
+        );
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(
+            parse_go_duration("1h2m3s4ms5us6ns"),
+            Some(3_723_004_005_006)
+        );
+        assert_eq!(parse_go_duration("1\u{b5}s"), Some(1_000));
+        assert_eq!(parse_go_duration(".5s"), Some(500_000_000));
+        assert_eq!(parse_go_duration("+3s"), Some(3_000_000_000));
+        assert_eq!(parse_go_duration("3"), None);
+        assert_eq!(parse_go_duration("3d"), None);
+        assert_eq!(parse_go_duration(""), None);
+        assert_eq!(parse_go_duration("-"), None);
+        assert_eq!(parse_go_duration("3000000h"), None); // beyond Go's i64 nanoseconds
+    }
+}
