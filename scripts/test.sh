@@ -24,6 +24,15 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   fi
 fi
 
+# A hybrid cgroup host (v1 controllers, plus a v2 hierarchy that still holds some) makes crun
+# refuse every container; binding those controllers to v1 hierarchies lets the runtime suite
+# run crun for real (kasane says the same when crun fails this way).
+if [ "$(id -u)" = 0 ] && [ -s /sys/fs/cgroup/unified/cgroup.controllers ] && [ -d /sys/fs/cgroup/memory ]; then
+  for c in $(cat /sys/fs/cgroup/unified/cgroup.controllers); do
+    mkdir -p "/sys/fs/cgroup/$c" && mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c" 2>/dev/null || true
+  done
+fi
+
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 echo "== cargo fmt --check" >&2

@@ -91,10 +91,14 @@ impl Engine {
     /// Every image with its stored record (layers included), newest first: one read of the
     /// metadata for callers that need both (`system df`, `image prune`).
     pub(crate) fn images_with_records(&mut self) -> Result<Vec<(ImageSummary, ImageRecord)>> {
-        let records = self.metadata.read(|tx| tx.images())?;
+        let (records, containers) = self
+            .metadata
+            .read(|tx| Ok((tx.images()?, tx.containers()?)))?;
         let mut out = Vec::with_capacity(records.len());
         for rec in records {
-            out.push((self.summary(rec.clone())?, rec));
+            let mut summary = self.summary(rec.clone())?;
+            summary.containers = containers.iter().filter(|c| c.image == rec.id).count() as i64;
+            out.push((summary, rec));
         }
         Ok(out)
     }

@@ -82,6 +82,32 @@ impl Engine {
     fn remove_one(&mut self, name: &str, force: bool) -> Result<Vec<RemoveEvent>> {
         let (record, matched) = self.resolve_image(name)?;
         let id = record.id.clone();
+        // Containers of this image: (short id, running). The image must outlive them.
+        let users: Vec<(String, bool)> = self
+            .container_records()?
+            .into_iter()
+            .filter(|c| c.image == id)
+            .map(|c| {
+                let running = crate::containers::RunState::load(&self.container_paths(&c.id).state())
+                    .map(|s| s.is_running())
+                    .unwrap_or(false);
+                (c.id[..12].to_owned(), running)
+            })
+            .collect();
+        if let (Matched::Id, Some((c, running))) = (&matched, users.first()) {
+            if *running {
+                return Err(EngineError::Conflict(format!(
+                    "unable to delete {} (cannot be forced) - image is being used by running container {c}",
+                    id.0.short()
+                )));
+            }
+            if !force {
+                return Err(EngineError::Conflict(format!(
+                    "unable to delete {} (must be forced) - image is being used by stopped container {c}",
+                    id.0.short()
+                )));
+            }
+        }
         let mut events = Vec::new();
         let delete = self.metadata.write(|tx| {
             match &matched {
@@ -137,6 +163,16 @@ impl Engine {
             }
             let left = tx.tags_of(&id)?.len() + tx.repo_digests_of(&id)?.len();
             if left == 0 {
+                if let Some((c, _)) = users.first() {
+                    if !force {
+                        return Err(kasane_store::StoreError::Conflict(format!(
+                            "conflict: unable to remove repository reference \"{name}\" (must force) - container {c} is using its referenced image {}",
+                            id.0.short()
+                        )));
+                    }
+                    // Forced: the references go, the image stays for its containers.
+                    return Ok(false);
+                }
                 tx.delete_image(&id)?;
                 return Ok(true);
             }

@@ -629,15 +629,12 @@ fn udp_replies(
     let mut buf = vec![0u8; 65536];
     let idle_ms = u64::try_from(shared.udp_idle.as_millis()).unwrap_or(u64::MAX);
     loop {
-        match flow.sock.recv(&mut buf) {
-            Ok(n) => {
-                flow.last_ms.store(shared.now_ms(), Ordering::Relaxed);
-                // A send failure is a lost datagram, which UDP allows.
-                let _ = host.send_to(&buf[..n], client);
-            }
-            // Timeouts, and ECONNREFUSED while nothing listens in the container: keep the
-            // flow until it idles out.
-            Err(_) => {}
+        // Errors are timeouts, or ECONNREFUSED while nothing listens in the container: the
+        // flow is kept until it idles out.
+        if let Ok(n) = flow.sock.recv(&mut buf) {
+            flow.last_ms.store(shared.now_ms(), Ordering::Relaxed);
+            // A send failure is a lost datagram, which UDP allows.
+            let _ = host.send_to(&buf[..n], client);
         }
         if shared.stopped() {
             break;

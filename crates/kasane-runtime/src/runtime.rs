@@ -294,6 +294,10 @@ impl OciCli {
                 e
             }
         };
+        let message = match hybrid_cgroup_hint(&message) {
+            Some(hint) => format!("{message}: {hint}"),
+            None => message,
+        };
         RuntimeError::Failed { op, message }
     }
 
@@ -305,6 +309,27 @@ impl OciCli {
             cmd.arg("--console-socket").arg(sock);
         }
     }
+}
+
+/// What to do when a runtime (crun) refuses a hybrid cgroup host: cgroup v1 in use while the
+/// v2 hierarchy at `/sys/fs/cgroup/unified` still holds controllers.
+fn hybrid_cgroup_hint(message: &str) -> Option<String> {
+    if !message.contains("hybrid mode") {
+        return None;
+    }
+    let controllers = std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers")
+        .unwrap_or_default();
+    let controllers: Vec<&str> = controllers.split_whitespace().collect();
+    let mounts = controllers
+        .iter()
+        .map(|c| format!("mkdir -p /sys/fs/cgroup/{c} && mount -t cgroup -o {c} cgroup /sys/fs/cgroup/{c}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Some(format!(
+        "this host mixes cgroup v1 with a cgroup v2 hierarchy that still has controllers ({}); \
+         mount them as v1 hierarchies ({mounts}), or use kasane's embedded runtime or runc",
+        controllers.join(", ")
+    ))
 }
 
 /// The `msg` of every error-level entry of a runtime's JSON log after byte `start`, one per

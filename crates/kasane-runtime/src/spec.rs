@@ -250,8 +250,10 @@ pub fn spec_for(
         "env": env,
         "cwd": cwd,
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-        "noNewPrivileges": false,
     });
+    // `noNewPrivileges: false` is left out rather than written: it is the default, and youki
+    // reads an explicit `false` as "set", loading seccomp only after dropping CAP_SYS_ADMIN,
+    // which the kernel refuses without no_new_privs.
     let rlimits = rlimits(opts, host)?;
     if !rlimits.is_empty() {
         process["rlimits"] = Value::Array(rlimits);

@@ -263,8 +263,7 @@ fn default_expected() -> Value {
             "args": ["/entry.sh", "serve", "--port", "80"],
             "env": ["PATH=/usr/local/bin:/usr/bin:/bin", "HOSTNAME=c0ffee123456", "LANG=C.UTF-8", "HOME=/root"],
             "cwd": "/app",
-            "capabilities": caps_json(&DEFAULT_CAPS),
-            "noNewPrivileges": false
+            "capabilities": caps_json(&DEFAULT_CAPS)
         },
         "root": {"path": "rootfs", "readonly": false},
         "hostname": "c0ffee123456",

@@ -28,7 +28,8 @@ pub struct Marked {
     pub blobs: HashSet<Digest>,
     /// Reachable committed layers.
     pub layers: HashSet<ChainId>,
-    /// Snapshot directory ids that are leased (being prepared by a live operation).
+    /// Snapshot directory ids that are leased (being prepared by a live operation) or are a
+    /// container's writable layer: kept, though no committed layer names them.
     pub leased_snapshots: HashSet<String>,
     /// Leases whose holder has died: the sweep deletes them.
     pub dead_leases: Vec<String>,
@@ -72,6 +73,11 @@ pub fn mark(tx: &Tx<'_>, provider: &dyn Provider) -> Result<Marked> {
                 changed = true;
             }
         }
+    }
+    // A container's writable layer lives as long as its row; its image cannot be removed
+    // while it exists (rmi refuses), so the layers under it stay marked through the image.
+    for c in tx.containers()? {
+        m.leased_snapshots.insert(c.snapshot_id);
     }
     for lease in tx.leases()? {
         if !holder_alive(lease.pid, lease.pid_start) {

@@ -11,7 +11,7 @@ pub struct InspectArgs {
     /// Format output using a custom template: 'json' or a Go template
     #[arg(short, long)]
     format: Option<String>,
-    /// Return JSON for specified type (only "image" exists so far)
+    /// Return JSON for specified type: container or image
     #[arg(long = "type")]
     kind: Option<String>,
     /// Display total file sizes if the type is container
@@ -33,21 +33,50 @@ pub fn run(g: &GlobalOptions, a: InspectArgs) -> anyhow::Result<u8> {
     };
     if let Some(k) = a.kind.as_deref()
         && k != "image"
+        && k != "container"
     {
         anyhow::bail!("\"{k}\" is not a valid value for --type");
     }
-    let _ = a.size; // only meaningful for containers
+    let (containers, images) = match a.kind.as_deref() {
+        Some("image") => (false, true),
+        Some("container") => (true, false),
+        _ => (true, true),
+    };
     let mut engine = open_engine(g)?;
     let mut objects = Vec::new();
     let mut missing = Vec::new();
+    let mut any_container = false;
     for name in &a.names {
-        match engine.image_details(name) {
-            Ok(d) => objects.push(image_inspect(&d)),
-            Err(kasane_engine::EngineError::NoSuchImage(_)) => missing.push(name.clone()),
-            Err(e) => return Err(e.into()),
+        // docker looks for a container first, then an image.
+        if containers {
+            match engine.inspect_container(name, a.size) {
+                Ok(doc) => {
+                    objects.push(doc);
+                    any_container = true;
+                    continue;
+                }
+                Err(kasane_engine::EngineError::NoSuchContainer(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
+        if images {
+            match engine.image_details(name) {
+                Ok(d) => {
+                    objects.push(image_inspect(&d));
+                    continue;
+                }
+                Err(kasane_engine::EngineError::NoSuchImage(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        missing.push(name.clone());
     }
-    let out = render_inspect(&format, &objects, &Hints::image_inspect());
+    let hints = if any_container {
+        Hints::new()
+    } else {
+        Hints::image_inspect()
+    };
+    let out = render_inspect(&format, &objects, &hints);
     print!("{}", out.stdout);
     let mut failed = !out.errors.is_empty();
     for e in &out.errors {

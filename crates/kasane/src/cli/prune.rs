@@ -71,13 +71,23 @@ fn prune_options(all: bool, filters: &[String]) -> anyhow::Result<PruneOptions> 
 
 /// Prunes images (all unused ones with `all`) and prints docker's report.
 pub fn prune_and_report(g: &GlobalOptions, all: bool, filters: &[String]) -> anyhow::Result<u8> {
+    prune_and_report_with(g, all, filters, 0)
+}
+
+/// As [`prune_and_report`], adding `already` bytes reclaimed by an earlier step.
+pub fn prune_and_report_with(
+    g: &GlobalOptions,
+    all: bool,
+    filters: &[String],
+    already: u64,
+) -> anyhow::Result<u8> {
     let opts = prune_options(all, filters)?;
     let mut engine = open_engine(g)?;
     let report = engine.prune_images(&opts)?;
     print!("{}", images_section(&report));
     println!(
         "Total reclaimed space: {}",
-        human_size(report.reclaimed as i64)
+        human_size((report.reclaimed + already) as i64)
     );
     Ok(0)
 }

@@ -173,7 +173,7 @@ fn matches_filters(
 }
 
 /// docker's STATUS column.
-fn status(c: &ContainerSummary, now: i64) -> String {
+pub fn status(c: &ContainerSummary, now: i64) -> String {
     let since = |t: &Option<String>| {
         t.as_deref()
             .and_then(kasane_engine::images::parse_time)

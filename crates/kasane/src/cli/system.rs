@@ -70,9 +70,17 @@ fn reclaimable(reclaimable: u64, total: u64, percent: bool) -> String {
 pub fn df(g: &GlobalOptions, a: DfArgs) -> anyhow::Result<u8> {
     let mut engine = open_engine(g)?;
     let usage = engine.disk_usage()?;
+    let containers = engine.list_containers(true, true)?;
     if a.verbose {
-        return df_verbose(&usage);
+        return df_verbose(&usage, &containers);
     }
+    let c_size: u64 = containers.iter().filter_map(|c| c.size_rw).sum();
+    let c_reclaimable: u64 = containers
+        .iter()
+        .filter(|c| !c.state.is_running())
+        .filter_map(|c| c.size_rw)
+        .sum();
+    let c_active = containers.iter().filter(|c| c.state.is_running()).count();
     let rows = vec![
         json!({
             "Type": "Images",
@@ -81,7 +89,13 @@ pub fn df(g: &GlobalOptions, a: DfArgs) -> anyhow::Result<u8> {
             "Size": human_size(usage.images_size as i64),
             "Reclaimable": reclaimable(usage.images_reclaimable, usage.images_size, true),
         }),
-        json!({"Type": "Containers", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
+        json!({
+            "Type": "Containers",
+            "TotalCount": containers.len().to_string(),
+            "Active": c_active.to_string(),
+            "Size": human_size(c_size as i64),
+            "Reclaimable": reclaimable(c_reclaimable, c_size, true),
+        }),
         json!({"Type": "Local Volumes", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
         json!({"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
     ];
@@ -90,7 +104,10 @@ pub fn df(g: &GlobalOptions, a: DfArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-fn df_verbose(usage: &kasane_engine::DiskUsage) -> anyhow::Result<u8> {
+fn df_verbose(
+    usage: &kasane_engine::DiskUsage,
+    containers: &[kasane_engine::containers::ContainerSummary],
+) -> anyhow::Result<u8> {
     let now = now_unix();
     let mut out = String::from("Images space usage:\n\n");
     let mut table = String::from(
@@ -119,9 +136,23 @@ fn df_verbose(usage: &kasane_engine::DiskUsage) -> anyhow::Result<u8> {
     }
     out.push_str(&tabwrite(&table));
     out.push_str("\nContainers space usage:\n\n");
-    out.push_str(&tabwrite(
-        "CONTAINER ID\tIMAGE\tCOMMAND\tLOCAL VOLUMES\tSIZE\tCREATED\tSTATUS\tNAMES\n",
-    ));
+    let mut ctable =
+        String::from("CONTAINER ID\tIMAGE\tCOMMAND\tLOCAL VOLUMES\tSIZE\tCREATED\tSTATUS\tNAMES\n");
+    for c in containers {
+        let created = kasane_engine::images::parse_time(&c.created).unwrap_or(0);
+        ctable.push_str(&format!(
+            "{}\t{}\t\"{}\"\t{}\t{}\t{}\t{}\t{}\n",
+            &c.id[..12],
+            c.image,
+            kasane::output::ellipsis(&c.command, 20),
+            c.mounts.len(),
+            human_size_with_precision(c.size_rw.unwrap_or(0) as i64, 3),
+            ago(created, now),
+            super::ps::status(c, now),
+            c.name,
+        ));
+    }
+    out.push_str(&tabwrite(&ctable));
     out.push_str("\nLocal Volumes space usage:\n\n");
     out.push_str(&tabwrite("VOLUME NAME\tLINKS\tSIZE\n"));
     out.push_str("\nBuild cache usage: 0B\n\n");
@@ -150,8 +181,11 @@ pub fn prune(g: &GlobalOptions, a: SystemPruneArgs) -> anyhow::Result<u8> {
             return Ok(0);
         }
     }
-    // Containers, networks, volumes and build cache do not exist yet: images are all there is.
-    prune_and_report(g, a.all, &a.filters)
+    // Stopped containers first (their images become unused), then images. Networks, volumes
+    // and build cache have nothing to prune yet.
+    let (ids, reclaimed) = open_engine(g)?.prune_containers()?;
+    print!("{}", super::prune::containers_section(&ids));
+    super::prune::prune_and_report_with(g, a.all, &a.filters, reclaimed)
 }
 
 pub fn check(g: &GlobalOptions, a: CheckArgs) -> anyhow::Result<u8> {
