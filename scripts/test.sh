@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(libssl-dev libseccomp-dev pkg-config curl podman skopeo umoci crun runc docker-registry busybox-static pigz zstd xz-utils bzip2 jq uidmap)
+PKGS=(libssl-dev libseccomp-dev pkg-config curl tini podman skopeo umoci crun runc docker-registry busybox-static pigz zstd xz-utils bzip2 jq uidmap)
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()

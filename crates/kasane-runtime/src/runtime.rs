@@ -73,7 +73,10 @@ pub fn exit_code_for_message(text: &str) -> i32 {
         || t.contains("not found in $path")
     {
         127
-    } else if t.contains("permission denied") || t.contains("is a directory") {
+    } else if t.contains("permission denied")
+        || t.contains("is a directory")
+        || t.contains("does not have correct permissions")
+    {
         126
     } else {
         125

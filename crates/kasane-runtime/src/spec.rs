@@ -156,6 +156,10 @@ pub const RLIMIT_NAMES: [&str; 16] = [
 pub struct HostLimits {
     /// Hard limit per resource (`"RLIMIT_NOFILE" → 1048576`); absent resources are not clamped.
     pub hard: BTreeMap<String, u64>,
+    /// The capability bounding set kasane runs with (bit N = capability N); "all
+    /// capabilities" (`--privileged`, `--cap-add ALL`) means these, as in docker. `None`:
+    /// every capability kasane knows.
+    pub bounding: Option<u64>,
 }
 
 impl HostLimits {
@@ -184,7 +188,12 @@ impl HostLimits {
             .into_iter()
             .map(|(name, r)| (rlimit_type(name), getrlimit(r).maximum.unwrap_or(u64::MAX)))
             .collect();
-        Self { hard }
+        let bounding = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        });
+        Self { hard, bounding }
     }
 
     /// A host whose hard limits are exactly `limits` (`("nofile", 4096)`); for tests and callers
@@ -194,7 +203,10 @@ impl HostLimits {
             .into_iter()
             .map(|(n, v)| (rlimit_type(n), v))
             .collect();
-        Self { hard }
+        Self {
+            hard,
+            bounding: None,
+        }
     }
 }
 
@@ -239,7 +251,7 @@ pub fn spec_for(
         .filter(|w| !w.is_empty())
         .unwrap_or("/");
 
-    let caps = capabilities(opts)?;
+    let caps = capabilities(opts, host)?;
     let mut additional_gids = vec![user.gid];
     additional_gids.extend(&user.additional_gids);
 
@@ -387,9 +399,17 @@ fn normalize_cap(name: &str) -> Result<String, SpecError> {
 
 /// The capability set after `--privileged`, `--cap-add` and `--cap-drop` (docker's rules:
 /// `--cap-add ALL` is all minus the drops; `--cap-drop ALL` is just the adds).
-fn capabilities(opts: &RunOptions) -> Result<Vec<String>, SpecError> {
+fn capabilities(opts: &RunOptions, host: &HostLimits) -> Result<Vec<String>, SpecError> {
+    // "All" is what the host lets kasane hold: a capability outside the bounding set cannot
+    // be granted, and asking for it fails the container.
+    let all_caps = ALL_CAPABILITIES
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| host.bounding.is_none_or(|b| b & (1u64 << bit) != 0))
+        .map(|(_, c)| *c)
+        .collect::<Vec<_>>();
     if opts.privileged {
-        return Ok(ALL_CAPABILITIES.map(str::to_owned).to_vec());
+        return Ok(all_caps.iter().map(|c| (*c).to_owned()).collect());
     }
     let add = opts
         .cap_add
@@ -403,7 +423,7 @@ fn capabilities(opts: &RunOptions) -> Result<Vec<String>, SpecError> {
         .collect::<Result<Vec<_>, _>>()?;
     let all = |list: &[String]| list.iter().any(|c| c == "ALL");
     let mut caps: Vec<String> = if all(&add) {
-        ALL_CAPABILITIES
+        all_caps
             .iter()
             .filter(|c| !drop.iter().any(|d| d == *c))
             .map(|c| (*c).to_owned())

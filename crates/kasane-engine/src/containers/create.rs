@@ -195,7 +195,14 @@ impl ContainerOptions {
             env: self.env.clone(),
             workdir: self.workdir.clone(),
             user: self.user.clone(),
-            hostname: self.hostname.clone().unwrap_or_else(|| id[..12].to_owned()),
+            hostname: match (&self.hostname, self.network_mode()?) {
+                (Some(h), _) => h.clone(),
+                // docker: a host-network container has the host's name.
+                (None, NetworkMode::Host) => std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .map(|h| h.trim().to_owned())
+                    .unwrap_or_else(|_| id[..12].to_owned()),
+                (None, _) => id[..12].to_owned(),
+            },
             tty: self.tty,
             read_only: self.read_only,
             privileged: self.privileged,

@@ -24,6 +24,7 @@ mod inspect;
 mod lifecycle;
 pub mod monitor;
 mod names;
+mod rootfs;
 mod state;
 
 pub use create::{ContainerOptions, RestartPolicy, VolumeSpec};

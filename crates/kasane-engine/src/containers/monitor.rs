@@ -391,6 +391,21 @@ impl Engine {
         }
         let mut spec = spec_for(&config, &run, &rootfs, &HostLimits::current())?;
         self.add_etc_files(&record.id, &run.hostname, run.network, paths, &mut spec)?;
+        if run.init {
+            add_init_mount(&mut spec)?;
+        }
+        if let Some(cwd) = spec.process().as_ref().map(|p| p.cwd().clone()) {
+            // docker creates a missing working directory.
+            if let Err(e) = super::rootfs::mkdir_in_root(&rootfs, &cwd) {
+                tracing::debug!("creating working directory {}: {e}", cwd.display());
+            }
+        }
+        for v in &opts.volumes {
+            if v.kind == "volume" {
+                let data = self.volumes_dir().join(&v.source).join("_data");
+                super::rootfs::populate_volume(&rootfs, Path::new(&v.destination), &data)?;
+            }
+        }
         let json = serde_json::to_vec_pretty(&spec)
             .map_err(|e| EngineError::InvalidArgument(format!("runtime spec: {e}")))?;
         kasane_store::atomic::write_atomic(&paths.spec(), &json)?;
@@ -497,6 +512,36 @@ impl Engine {
         }
         unmount_all(&paths.rootfs());
     }
+}
+
+/// Host binaries `--init` can bind-mount as the container's init (docker's is tini).
+const INIT_CANDIDATES: &[&str] = &[
+    "/usr/bin/tini-static",
+    "/usr/libexec/docker/docker-init",
+    "/usr/bin/docker-init",
+    "/sbin/tini-static",
+];
+
+/// Bind-mounts a static tini at [`kasane_runtime::INIT_PATH`] for `--init`.
+fn add_init_mount(spec: &mut oci_spec::runtime::Spec) -> Result<()> {
+    let Some(init) = INIT_CANDIDATES.iter().find(|p| Path::new(p).is_file()) else {
+        return Err(EngineError::InvalidArgument(format!(
+            "--init needs a static init on the host ({}); install Debian's tini package",
+            INIT_CANDIDATES.join(", ")
+        )));
+    };
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    mounts.push(
+        oci_spec::runtime::MountBuilder::default()
+            .destination(kasane_runtime::INIT_PATH)
+            .typ("bind")
+            .source(init)
+            .options(vec!["bind".to_owned(), "ro".to_owned(), "rprivate".to_owned()])
+            .build()
+            .map_err(|e| EngineError::InvalidArgument(format!("init mount: {e}")))?,
+    );
+    spec.set_mounts(Some(mounts));
+    Ok(())
 }
 
 /// The message of an error and its sources.

@@ -344,12 +344,10 @@ pub fn port(g: &GlobalOptions, a: PortArgs) -> anyhow::Result<u8> {
             format!("{key} -> {host}")
         });
     }
-    if lines.is_empty() && a.port.is_some() {
-        anyhow::bail!(
-            "Error: No public port '{}' published for {}",
-            a.port.as_deref().unwrap_or_default(),
-            a.container
-        );
+    if let (true, Some(p)) = (lines.is_empty(), &a.port) {
+        let p = if p.contains('/') { p.clone() } else { format!("{p}/tcp") };
+        eprintln!("Error: No public port '{p}' published for {}", a.container);
+        return Ok(1);
     }
     for l in lines {
         println!("{l}");

@@ -64,7 +64,12 @@ pub struct PsArgs {
 pub fn run(g: &GlobalOptions, a: PsArgs) -> anyhow::Result<u8> {
     let mut engine = open_engine(g)?;
     let last = if a.latest { 1 } else { a.last };
-    let all = a.all || last > 0;
+    // A status or exit-code filter looks at every container, as docker's does.
+    let status_filter = a
+        .filters
+        .iter()
+        .any(|f| f.starts_with("status=") || f.starts_with("exited="));
+    let all = a.all || last > 0 || status_filter;
     let want_size = a.size || a.format.as_deref().is_some_and(|f| f.contains(".Size"));
     let mut list = engine.list_containers(all, want_size)?;
     let filters = a

@@ -6,7 +6,6 @@ use kasane::output::{
 };
 use serde_json::json;
 
-use super::prune::prune_and_report;
 use super::{GlobalOptions, confirm, image_id, now_unix, open_engine};
 
 const DF_DEFAULT: &str =
