@@ -64,7 +64,25 @@ pub fn main(args: Vec<OsString>) -> i32 {
     }
 }
 
+/// youki's wording of a missing command, in runc's (which docker users and tools match):
+/// `exec: "x": executable file not found in $PATH`.
+fn docker_wording(msg: &str) -> String {
+    const PREFIX: &str = "executable '";
+    if let Some(start) = msg.find(PREFIX) {
+        let rest = &msg[start + PREFIX.len()..];
+        if let Some(end) = rest.find("' not found in $PATH") {
+            let name = &rest[..end];
+            return format!(
+                "{}exec: \"{name}\": executable file not found in $PATH",
+                &msg[..start]
+            );
+        }
+    }
+    msg.to_owned()
+}
+
 fn report(globals: &Globals, msg: &str) {
+    let msg = &docker_wording(msg);
     if let Some(log) = &globals.log {
         let line = serde_json::json!({
             "level": "error",
@@ -333,6 +351,15 @@ mod tests {
         assert!(p.has("force"));
         assert_eq!(p.positional, strings(&["id1", "--not-a-flag"]));
         assert!(parse(strings(&["--bundle"]), &["bundle"]).is_err());
+    }
+
+    #[test]
+    fn missing_commands_are_worded_like_runc() {
+        assert_eq!(
+            docker_wording("error in executing process : executable 'nosuch' not found in $PATH"),
+            "error in executing process : exec: \"nosuch\": executable file not found in $PATH"
+        );
+        assert_eq!(docker_wording("other failure"), "other failure");
     }
 
     #[test]

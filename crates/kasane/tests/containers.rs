@@ -675,14 +675,13 @@ fn init_flag_runs_an_init_as_pid_1() {
     assert_eq!(k.ok(&["run", "--rm", img, "cat", "/proc/1/comm"]), "cat\n");
     let out = k.ok(&["run", "--rm", "--init", img, "cat", "/proc/1/comm"]);
     assert_ne!(out, "cat\n");
+    let out = k.run(&["run", "--rm", "--init", img, "sh", "-c", "echo $$; exit 6"]);
     assert_eq!(
-        k.ok(&["run", "--rm", "--init", img, "sh", "-c", "echo $$; exit 6"])
-            .trim()
-            .parse::<u32>()
-            .map(|p| p > 1),
-        Ok(true)
+        stdout(&out).trim().parse::<u32>().map(|p| p > 1),
+        Ok(true),
+        "{}",
+        stderr(&out)
     );
-    let out = k.run(&["run", "--rm", "--init", img, "sh", "-c", "exit 6"]);
     assert_eq!(code(&out), 6, "{}", stderr(&out));
 }
 

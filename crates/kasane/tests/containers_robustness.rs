@@ -147,21 +147,21 @@ fn a_killed_foreground_client_is_recovered() {
     require!(busybox::available(), "needs busybox-static");
     let k = Kasane::new();
     let img = k.load_busybox();
-    let _c = Cleanup::new(&k, &["x"]);
+    let _c = Cleanup::new(&k, &["fg-x"]);
 
     let mut child = k
-        .std_cmd(&["run", "--name", "x", img, "sleep", "100"])
+        .std_cmd(&["run", "--name", "fg-x", img, "sleep", "100"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    k.wait_status("x", "running");
-    let pid = k.pid("x");
+    k.wait_status("fg-x", "running");
+    let pid = k.pid("fg-x");
     child.kill().unwrap();
     child.wait().unwrap();
 
-    assert_eq!(k.ok(&["rm", "-f", "x"]), "x\n");
+    assert_eq!(k.ok(&["rm", "-f", "fg-x"]), "fg-x\n");
     k.ok(&["system", "prune", "-f"]);
     assert!(
         poll(CONTAINER_TIMEOUT, || !common::alive(pid)),
