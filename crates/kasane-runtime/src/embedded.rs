@@ -268,16 +268,38 @@ fn run(cmd: &str, g: &Globals, args: Vec<String>) -> Result<i32, String> {
             let p = parse(args, &["process", "p", "pid-file", "console-socket", "cwd"])?;
             let id = one_id(&p, cmd)?;
             let detach = p.has("detach") || p.has("d");
+            // `--tty` without a console socket: like runc, make the pty here and relay it
+            // to this process's stdio. youki only hands a pty to a socket in detached mode,
+            // so take it through a private socket and wait for the process ourselves.
+            let own_console =
+                (p.has("tty") || p.has("t")) && !detach && p.value("console-socket").is_none();
+            let console = if own_console {
+                let path = root.join(format!("exec-{}.sock", std::process::id()));
+                Some(
+                    crate::console::ConsoleSocket::bind(&path)
+                        .map_err(|e| format!("listening on {}: {e}", path.display()))?,
+                )
+            } else {
+                None
+            };
+            let socket = console
+                .as_ref()
+                .map(|c| c.path().to_path_buf())
+                .or_else(|| p.value("console-socket").map(PathBuf::from));
+            if own_console {
+                // The process is re-parented here when youki's helpers exit: wait for it.
+                let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
+            }
             let mut builder = ContainerBuilder::new(id, SyscallType::default())
                 .with_root_path(&root)
                 .map_err(|e| chain(&e))?
-                .with_console_socket(p.value("console-socket"));
+                .with_console_socket(socket);
             if let Some(pid_file) = p.value("pid-file") {
                 builder = builder
                     .with_pid_file(Some(pid_file))
                     .map_err(|e| chain(&e))?;
             }
-            let mut tenant = builder.as_tenant().with_detach(detach);
+            let mut tenant = builder.as_tenant().with_detach(detach || own_console);
             if let Some(process) = p.value("process").or(p.value("p")) {
                 tenant = tenant.with_process(Some(process));
             } else {
@@ -287,10 +309,45 @@ fn run(cmd: &str, g: &Globals, args: Vec<String>) -> Result<i32, String> {
             if detach {
                 return Ok(0);
             }
-            wait_exit_code(pid.as_raw())
+            // From here on threads are fine: libcontainer is done.
+            let relay = match &console {
+                Some(c) => Some(relay_terminal(c)?),
+                None => None,
+            };
+            let code = wait_exit_code(pid.as_raw());
+            if let Some((raw, output)) = relay {
+                // The pty hangs up once the process is gone: all its output is out then.
+                let _ = output.join();
+                drop(raw);
+            }
+            code
         }
         other => Err(format!("unknown command {other:?}")),
     }
+}
+
+/// Receives the pty master and relays it to this process's stdio (raw when stdin is a
+/// terminal, restored when the returned guard drops).
+type Relay = (
+    Option<crate::console::RawTerminal>,
+    std::thread::JoinHandle<()>,
+);
+
+fn relay_terminal(console: &crate::console::ConsoleSocket) -> Result<Relay, String> {
+    use crate::console::{RawTerminal, copy_window_size, pump};
+    use std::os::fd::AsFd;
+    let master = console
+        .receive_master()
+        .map_err(|e| format!("receiving the exec terminal: {e}"))?;
+    let stdin = std::io::stdin();
+    copy_window_size(stdin.as_fd(), master.as_fd());
+    let raw = RawTerminal::enable(stdin.as_fd());
+    let to_master = master
+        .try_clone()
+        .map_err(|e| format!("sharing the exec terminal: {e}"))?;
+    std::thread::spawn(move || pump(std::io::stdin(), to_master));
+    let output = std::thread::spawn(move || pump(master, std::io::stdout()));
+    Ok((raw, output))
 }
 
 fn load(root: &std::path::Path, id: &str) -> Result<Container, String> {

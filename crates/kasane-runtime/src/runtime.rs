@@ -142,6 +142,9 @@ pub struct ExecRequest<'a> {
     pub process: &'a Path,
     /// Return once started instead of waiting for the exit.
     pub detach: bool,
+    /// Give the process a terminal. Without a console socket the runtime creates the pty
+    /// and relays it to the stdio given here (which should be the user's terminal).
+    pub tty: bool,
     /// Where the runtime writes the new process's host pid.
     pub pid_file: Option<&'a Path>,
     /// Its stdio.
@@ -320,12 +323,16 @@ fn hybrid_cgroup_hint(message: &str) -> Option<String> {
     if !message.contains("hybrid mode") {
         return None;
     }
-    let controllers = std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers")
-        .unwrap_or_default();
+    let controllers =
+        std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers").unwrap_or_default();
     let controllers: Vec<&str> = controllers.split_whitespace().collect();
     let mounts = controllers
         .iter()
-        .map(|c| format!("mkdir -p /sys/fs/cgroup/{c} && mount -t cgroup -o {c} cgroup /sys/fs/cgroup/{c}"))
+        .map(|c| {
+            format!(
+                "mkdir -p /sys/fs/cgroup/{c} && mount -t cgroup -o {c} cgroup /sys/fs/cgroup/{c}"
+            )
+        })
         .collect::<Vec<_>>()
         .join("; ");
     Some(format!(
@@ -440,7 +447,7 @@ impl Runtime for OciCli {
     fn exec(&self, req: ExecRequest<'_>) -> Result<ExitStatus, RuntimeError> {
         let mut cmd = self.command();
         cmd.arg("exec").arg("--process").arg(req.process);
-        if req.io.console_socket.is_some() {
+        if req.tty || req.io.console_socket.is_some() {
             cmd.arg("--tty");
         }
         if req.detach {

@@ -188,11 +188,13 @@ impl HostLimits {
             .into_iter()
             .map(|(name, r)| (rlimit_type(name), getrlimit(r).maximum.unwrap_or(u64::MAX)))
             .collect();
-        let bounding = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapBnd:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        });
+        let bounding = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("CapBnd:"))
+                    .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            });
         Self { hard, bounding }
     }
 

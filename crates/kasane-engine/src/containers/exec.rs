@@ -24,6 +24,8 @@ pub struct ExecOptions {
     pub interactive: bool,
     /// `-d`: start it and return.
     pub detach: bool,
+    /// `-t`: a terminal.
+    pub tty: bool,
 }
 
 impl Engine {
@@ -56,7 +58,10 @@ impl Engine {
             EngineError::InvalidArgument(format!("{}: no process", paths.spec().display()))
         })?;
         process.set_args(Some(opts.cmd.clone()));
-        process.set_terminal(Some(false));
+        // With -t the runtime makes the pty and relays it to our stdio itself; a detached
+        // process has nobody to talk to, so it gets none.
+        let tty = opts.tty && !opts.detach;
+        process.set_terminal(Some(tty));
         let mut env = process.env().clone().unwrap_or_default();
         for e in &opts.env {
             let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
@@ -91,9 +96,10 @@ impl Engine {
             id: &record.id,
             process: &file,
             detach: opts.detach,
+            tty,
             pid_file: None,
             io: ProcessIo {
-                stdin: Some(if opts.interactive {
+                stdin: Some(if opts.interactive || tty {
                     Stdio::inherit()
                 } else {
                     Stdio::null()

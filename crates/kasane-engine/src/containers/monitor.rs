@@ -53,6 +53,8 @@ pub enum StartMode {
 struct Running {
     pid: i32,
     copiers: Vec<JoinHandle<()>>,
+    /// The user's terminal, raw while a foreground `-it` container runs.
+    _raw: Option<kasane_runtime::console::RawTerminal>,
 }
 
 /// The file that tells the monitor a `stop`/`kill` ended the process (no restart).
@@ -410,6 +412,9 @@ impl Engine {
             .map_err(|e| EngineError::InvalidArgument(format!("runtime spec: {e}")))?;
         kasane_store::atomic::write_atomic(&paths.spec(), &json)?;
 
+        if opts.tty {
+            return self.create_with_terminal(record, &run, paths, runtime, fg, log);
+        }
         let (out_r, out_w) = std::io::pipe().map_err(|e| EngineError::io("creating a pipe", e))?;
         let (err_r, err_w) = std::io::pipe().map_err(|e| EngineError::io("creating a pipe", e))?;
         let stdin = match fg {
@@ -428,6 +433,100 @@ impl Engine {
                 console_socket: None,
             },
         })?;
+        let pid = self.after_create(record, &run, paths, runtime)?;
+        let echo = fg.is_some();
+        let copiers = vec![
+            spawn_copier(out_r, Stream::Stdout, log.clone(), echo),
+            spawn_copier(err_r, Stream::Stderr, log.clone(), echo),
+        ];
+        self.start_created(record, runtime, pid, copiers, None)
+    }
+
+    /// `-t`: the runtime makes a pty and sends its master over a console socket; its output
+    /// is logged (and shown, in the foreground), the user's keys go to it with `-i`.
+    fn create_with_terminal(
+        &mut self,
+        record: &ContainerRecord,
+        run: &kasane_runtime::RunOptions,
+        paths: &ContainerPaths,
+        runtime: &OciCli,
+        fg: Option<MonitorIo>,
+        log: &SharedLogWriter,
+    ) -> Result<Running> {
+        use kasane_runtime::console::{ConsoleSocket, RawTerminal, copy_window_size, pump};
+        use std::os::fd::AsFd;
+        let sock_path = self.run_root().join(format!("c-{}.sock", &record.id[..12]));
+        super::mkdir(&self.run_root())?;
+        let sock = ConsoleSocket::bind(&sock_path)
+            .map_err(|e| EngineError::io(format!("listening on {}", sock_path.display()), e))?;
+        let receiver = std::thread::spawn(move || sock.receive_master());
+        let _ = std::fs::remove_file(paths.pid_file());
+        let created = runtime.create(CreateRequest {
+            id: &record.id,
+            bundle: &paths.dir,
+            pid_file: &paths.pid_file(),
+            io: ProcessIo {
+                console_socket: Some(sock_path.clone()),
+                ..Default::default()
+            },
+        });
+        if created.is_err() {
+            // Wake the receiver if the runtime never connected.
+            let _ = std::os::unix::net::UnixStream::connect(&sock_path);
+        }
+        let master = receiver.join();
+        created?;
+        let master = match master {
+            Ok(Ok(m)) => m,
+            Ok(Err(e)) => {
+                let _ = runtime.kill(&record.id, 9, true);
+                return Err(EngineError::io("receiving the container's terminal", e));
+            }
+            Err(_) => {
+                let _ = runtime.kill(&record.id, 9, true);
+                return Err(EngineError::InvalidArgument(
+                    "receiving the container's terminal: thread panicked".into(),
+                ));
+            }
+        };
+        let pid = self.after_create(record, run, paths, runtime)?;
+        let stdin = std::io::stdin();
+        copy_window_size(stdin.as_fd(), master.as_fd());
+        let mut raw = None;
+        if let Some(io) = fg.filter(|io| io.stdin) {
+            let _ = io;
+            raw = RawTerminal::enable(stdin.as_fd());
+            if let Ok(to_master) = master.try_clone() {
+                std::thread::spawn(move || pump(std::io::stdin(), to_master));
+            }
+        }
+        let copier = {
+            let log = log.clone();
+            let echo = fg.is_some();
+            let master = master
+                .try_clone()
+                .map_err(|e| EngineError::io("sharing the container's terminal", e))?;
+            std::thread::spawn(move || {
+                let mut out = std::io::stdout();
+                let echo: Option<&mut dyn Write> = if echo { Some(&mut out) } else { None };
+                if let Err(e) = copy_stream(master, Stream::Stdout, &log, echo) {
+                    tracing::warn!("copying the container's terminal: {e}");
+                }
+            })
+        };
+        // Keep our copy of the master open until the copier ends (it holds another).
+        drop(master);
+        self.start_created(record, runtime, pid, vec![copier], raw)
+    }
+
+    /// After `create`: the init's pid, and its loopback up in a private network.
+    fn after_create(
+        &mut self,
+        record: &ContainerRecord,
+        run: &kasane_runtime::RunOptions,
+        paths: &ContainerPaths,
+        runtime: &OciCli,
+    ) -> Result<i32> {
         let pid = read_pid(&paths.pid_file())?;
         if run.network != NetworkMode::Host {
             let ns =
@@ -437,11 +536,18 @@ impl Engine {
                 return Err(EngineError::io("bringing up the container's loopback", e));
             }
         }
-        let echo = fg.is_some();
-        let copiers = vec![
-            spawn_copier(out_r, Stream::Stdout, log.clone(), echo),
-            spawn_copier(err_r, Stream::Stderr, log.clone(), echo),
-        ];
+        Ok(pid)
+    }
+
+    /// `start`s a created container; on failure kills it and collects its copiers.
+    fn start_created(
+        &mut self,
+        record: &ContainerRecord,
+        runtime: &OciCli,
+        pid: i32,
+        copiers: Vec<JoinHandle<()>>,
+        raw: Option<kasane_runtime::console::RawTerminal>,
+    ) -> Result<Running> {
         if let Err(e) = runtime.start(&record.id) {
             let _ = runtime.kill(&record.id, 9, true);
             let _ = wait_exit(pid);
@@ -450,7 +556,11 @@ impl Engine {
             }
             return Err(e.into());
         }
-        Ok(Running { pid, copiers })
+        Ok(Running {
+            pid,
+            copiers,
+            _raw: raw,
+        })
     }
 
     /// Writes `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` for the container and
@@ -536,7 +646,11 @@ fn add_init_mount(spec: &mut oci_spec::runtime::Spec) -> Result<()> {
             .destination(kasane_runtime::INIT_PATH)
             .typ("bind")
             .source(init)
-            .options(vec!["bind".to_owned(), "ro".to_owned(), "rprivate".to_owned()])
+            .options(vec![
+                "bind".to_owned(),
+                "ro".to_owned(),
+                "rprivate".to_owned(),
+            ])
             .build()
             .map_err(|e| EngineError::InvalidArgument(format!("init mount: {e}")))?,
     );

@@ -242,8 +242,8 @@ pub fn wait(g: &GlobalOptions, a: WaitArgs) -> anyhow::Result<u8> {
 
 pub fn exec(g: &GlobalOptions, a: ExecArgs) -> anyhow::Result<u8> {
     let mut engine = open_engine(g)?;
-    let _ = a.tty;
     let opts = ExecOptions {
+        tty: a.tty,
         cmd: a.command,
         env: a.env,
         workdir: a.workdir,
