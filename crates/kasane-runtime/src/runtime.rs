@@ -231,6 +231,13 @@ pub struct OciCli {
 }
 
 impl OciCli {
+    /// Whether the runtime has state for container `id` (its directory under `--root`; the
+    /// same layout for crun, runc and youki). Cheaper than a `state` call when the answer
+    /// is usually "no".
+    pub fn has_state(&self, id: &str) -> bool {
+        self.root.join(id).exists()
+    }
+
     /// The runtime `choice`, keeping its state under `state_root` (one directory per runtime
     /// name) and logging to `log`. `self_exe` is the kasane binary, for the embedded runtime.
     pub fn new(choice: &RuntimeChoice, self_exe: &Path, state_root: &Path, log: &Path) -> OciCli {

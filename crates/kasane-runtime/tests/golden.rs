@@ -126,7 +126,7 @@ fn seccomp_summary(p: &Value) -> Value {
 
 fn architectures() -> Value {
     if cfg!(target_arch = "x86_64") {
-        json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"])
+        json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"])
     } else if cfg!(target_arch = "aarch64") {
         json!(["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"])
     } else {

@@ -72,7 +72,9 @@ impl Engine {
         let opts = self.container_options(record)?;
         let runtime = self.runtime_for(&opts, paths)?;
         let mut killed = false;
-        if let Ok(Some(rs)) = runtime.state(&record.id) {
+        if !runtime.has_state(&record.id) {
+            // Nothing left in the runtime.
+        } else if let Ok(Some(rs)) = runtime.state(&record.id) {
             if rs.status != kasane_runtime::RuntimeStatus::Stopped {
                 let _ = runtime.kill(&record.id, 9, true);
                 killed = true;

@@ -410,7 +410,7 @@ impl Engine {
         }
         let json = serde_json::to_vec_pretty(&spec)
             .map_err(|e| EngineError::InvalidArgument(format!("runtime spec: {e}")))?;
-        kasane_store::atomic::write_atomic(&paths.spec(), &json)?;
+        write_replace(&paths.spec(), &json)?;
 
         if opts.tty {
             return self.create_with_terminal(record, &run, paths, runtime, fg, log);
@@ -576,7 +576,7 @@ impl Engine {
         let _ = id;
         let write = |name: &str, content: &str| -> Result<PathBuf> {
             let p = paths.dir.join(name);
-            kasane_store::atomic::write_atomic(&p, content.as_bytes())?;
+            write_replace(&p, content.as_bytes())?;
             Ok(p)
         };
         let hosts = if network == NetworkMode::Host {
@@ -615,13 +615,25 @@ impl Engine {
 
     /// Forgets the runtime's container and unmounts the rootfs; safe to repeat.
     pub(crate) fn cleanup_run(&self, id: &str, paths: &ContainerPaths, runtime: &OciCli) {
-        if let Ok(Some(_)) = runtime.state(id) {
+        if runtime.has_state(id) {
             if let Err(e) = runtime.delete(id, true) {
                 tracing::warn!("deleting runtime container {id}: {e}");
             }
         }
         unmount_all(&paths.rootfs());
     }
+}
+
+/// Replaces `path` atomically (temp file + rename) without syncing: for the bundle files a
+/// monitor writes again at every start, where a crash can only leave the old or the new.
+fn write_replace(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            EngineError::io(format!("writing {}", path.display()), e)
+        })
 }
 
 /// Host binaries `--init` can bind-mount as the container's init (docker's is tini).
