@@ -88,9 +88,10 @@ impl Engine {
             .into_iter()
             .filter(|c| c.image == id)
             .map(|c| {
-                let running = crate::containers::RunState::load(&self.container_paths(&c.id).state())
-                    .map(|s| s.is_running())
-                    .unwrap_or(false);
+                let running =
+                    crate::containers::RunState::load(&self.container_paths(&c.id).state())
+                        .map(|s| s.is_running())
+                        .unwrap_or(false);
                 (c.id[..12].to_owned(), running)
             })
             .collect();

@@ -367,10 +367,10 @@ fn read_log_errors(log: &Path, start: u64) -> String {
         match serde_json::from_str::<serde_json::Value>(line) {
             Ok(v) => {
                 let level = v.get("level").and_then(|l| l.as_str()).unwrap_or("error");
-                if matches!(level, "error" | "fatal" | "panic") {
-                    if let Some(m) = v.get("msg").and_then(|m| m.as_str()) {
-                        msgs.push(m.trim().to_owned());
-                    }
+                if matches!(level, "error" | "fatal" | "panic")
+                    && let Some(m) = v.get("msg").and_then(|m| m.as_str())
+                {
+                    msgs.push(m.trim().to_owned());
                 }
             }
             Err(_) => msgs.push(line.to_owned()),

@@ -9,7 +9,9 @@ fn main() -> std::io::Result<()> {
         eprintln!("usage: busybox_archive OUT.tar [TAG]");
         std::process::exit(2);
     };
-    let tag = args.next().unwrap_or_else(|| "bench/busybox:latest".to_owned());
+    let tag = args
+        .next()
+        .unwrap_or_else(|| "bench/busybox:latest".to_owned());
     if !busybox::available() {
         eprintln!("needs a static /bin/busybox (Debian's busybox-static)");
         std::process::exit(1);

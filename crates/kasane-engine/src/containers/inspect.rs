@@ -208,11 +208,13 @@ impl Engine {
                 "HostIp": m.host_ip.map(|ip| ip.to_string()).unwrap_or_default(),
                 "HostPort": if m.host_port == 0 { String::new() } else { m.host_port.to_string() },
             });
-            port_bindings
+            if let Some(a) = port_bindings
                 .entry(key)
                 .or_insert_with(|| json!([]))
                 .as_array_mut()
-                .map(|a| a.push(b));
+            {
+                a.push(b)
+            }
         }
         let mounts: Vec<Value> = opts
             .volumes

@@ -74,12 +74,12 @@ impl Engine {
         let mut killed = false;
         if !runtime.has_state(&record.id) {
             // Nothing left in the runtime.
-        } else if let Ok(Some(rs)) = runtime.state(&record.id) {
-            if rs.status != kasane_runtime::RuntimeStatus::Stopped {
-                let _ = runtime.kill(&record.id, 9, true);
-                killed = true;
-                wait_gone(rs.pid, Duration::from_secs(5));
-            }
+        } else if let Ok(Some(rs)) = runtime.state(&record.id)
+            && rs.status != kasane_runtime::RuntimeStatus::Stopped
+        {
+            let _ = runtime.kill(&record.id, 9, true);
+            killed = true;
+            wait_gone(rs.pid, Duration::from_secs(5));
         }
         self.cleanup_run(&record.id, paths, &runtime);
         if matches!(state.status, Status::Running | Status::Restarting) {
@@ -115,10 +115,10 @@ impl Engine {
             .unwrap_or(DEFAULT_STOP_TIMEOUT);
         mark_stop(&paths);
         let runtime = self.runtime_for(&opts, &paths)?;
-        if state.status == Status::Running {
-            if let Err(e) = runtime.kill(&record.id, signal, false) {
-                tracing::debug!("stop signal to {}: {e}", record.name);
-            }
+        if state.status == Status::Running
+            && let Err(e) = runtime.kill(&record.id, signal, false)
+        {
+            tracing::debug!("stop signal to {}: {e}", record.name);
         }
         if self.wait_stopped(&paths, Duration::from_secs(u64::from(timeout))) {
             return Ok(());
@@ -223,21 +223,21 @@ impl Engine {
         record: &ContainerRecord,
         paths: &ContainerPaths,
     ) -> Result<()> {
-        if let Ok(opts) = self.container_options(record) {
-            if let Ok(runtime) = self.runtime_for(&opts, paths) {
-                self.cleanup_run(&record.id, paths, &runtime);
-            }
+        if let Ok(opts) = self.container_options(record)
+            && let Ok(runtime) = self.runtime_for(&opts, paths)
+        {
+            self.cleanup_run(&record.id, paths, &runtime);
         }
         unmount_all(&paths.rootfs());
         self.snapshots.remove(&snap_id(&record.snapshot_id)?)?;
         self.metadata.write(|tx| tx.delete_container(&record.id))?;
-        if let Err(e) = std::fs::remove_dir_all(&paths.dir) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                return Err(EngineError::io(
-                    format!("removing {}", paths.dir.display()),
-                    e,
-                ));
-            }
+        if let Err(e) = std::fs::remove_dir_all(&paths.dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            return Err(EngineError::io(
+                format!("removing {}", paths.dir.display()),
+                e,
+            ));
         }
         Ok(())
     }

@@ -20,6 +20,7 @@
 
 mod create;
 mod exec;
+mod files;
 mod inspect;
 mod lifecycle;
 pub mod monitor;
@@ -29,6 +30,7 @@ mod state;
 
 pub use create::{ContainerOptions, RestartPolicy, VolumeSpec};
 pub use exec::ExecOptions;
+pub use files::{CommitOptions, CopyOptions, ProcessList};
 pub use inspect::{ContainerDetails, ContainerSummary};
 pub use monitor::{MonitorIo, StartMode};
 pub use state::{RunState, Status, monitor_alive};

@@ -385,10 +385,9 @@ impl Engine {
         for m in &run.mounts {
             if let kasane_runtime::MountSpec::Bind { source, .. }
             | kasane_runtime::MountSpec::Volume { source, .. } = m
+                && !source.exists()
             {
-                if !source.exists() {
-                    super::mkdir(source)?;
-                }
+                super::mkdir(source)?;
             }
         }
         let mut spec = spec_for(&config, &run, &rootfs, &HostLimits::current())?;
@@ -615,10 +614,10 @@ impl Engine {
 
     /// Forgets the runtime's container and unmounts the rootfs; safe to repeat.
     pub(crate) fn cleanup_run(&self, id: &str, paths: &ContainerPaths, runtime: &OciCli) {
-        if runtime.has_state(id) {
-            if let Err(e) = runtime.delete(id, true) {
-                tracing::warn!("deleting runtime container {id}: {e}");
-            }
+        if runtime.has_state(id)
+            && let Err(e) = runtime.delete(id, true)
+        {
+            tracing::warn!("deleting runtime container {id}: {e}");
         }
         unmount_all(&paths.rootfs());
     }

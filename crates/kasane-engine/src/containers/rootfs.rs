@@ -12,9 +12,17 @@ use crate::error::{EngineError, Result};
 
 /// Opens directory `path` of the tree at `root`, resolving symlinks inside it.
 fn open_dir_in_root(root: &Path, path: &Path) -> std::io::Result<OwnedFd> {
-    let rootfd = rustix::fs::open(root, OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::PATH, Mode::empty())?;
+    let rootfd = rustix::fs::open(
+        root,
+        OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::PATH,
+        Mode::empty(),
+    )?;
     let rel = path.strip_prefix("/").unwrap_or(path);
-    let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
     Ok(openat2(
         &rootfd,
         rel,

@@ -345,7 +345,11 @@ pub fn port(g: &GlobalOptions, a: PortArgs) -> anyhow::Result<u8> {
         });
     }
     if let (true, Some(p)) = (lines.is_empty(), &a.port) {
-        let p = if p.contains('/') { p.clone() } else { format!("{p}/tcp") };
+        let p = if p.contains('/') {
+            p.clone()
+        } else {
+            format!("{p}/tcp")
+        };
         eprintln!("Error: No public port '{p}' published for {}", a.container);
         return Ok(1);
     }

@@ -1,6 +1,7 @@
 //! Argument definitions (docker's syntax) and dispatch: one module per command.
 
 mod container;
+mod container_files;
 mod history;
 mod images;
 mod import;
@@ -115,6 +116,14 @@ pub enum Command {
     Wait(container::WaitArgs),
     /// List port mappings or a specific mapping for the container
     Port(container::PortArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(container_files::DiffArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(container_files::CpArgs),
+    /// Create a new image from a container's changes
+    Commit(container_files::CommitArgs),
+    /// Display the running processes of a container
+    Top(container_files::TopArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -152,6 +161,14 @@ pub enum ContainerCommand {
     Wait(container::WaitArgs),
     /// List port mappings or a specific mapping for the container
     Port(container::PortArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(container_files::DiffArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(container_files::CpArgs),
+    /// Create a new image from a container's changes
+    Commit(container_files::CommitArgs),
+    /// Display the running processes of a container
+    Top(container_files::TopArgs),
     /// Remove all stopped containers
     Prune(prune::ContainerPruneArgs),
 }
@@ -271,6 +288,16 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => container::logs(g, a),
         Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => container::wait(g, a),
         Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => container::port(g, a),
+        Command::Diff(a) | Command::Container(ContainerCommand::Diff(a)) => {
+            container_files::diff(g, a)
+        }
+        Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => container_files::cp(g, a),
+        Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {
+            container_files::commit(g, a)
+        }
+        Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => {
+            container_files::top(g, a)
+        }
         Command::Container(ContainerCommand::Prune(a)) => prune::containers(g, a),
         Command::Monitor(a) => container::monitor(g, a),
     }
