@@ -121,10 +121,12 @@ impl Engine {
             tree_changes(&upper, lowers.first().map(PathBuf::as_path))
         }
         .map_err(|e| EngineError::io(format!("reading the changes of {}", record.name), e))?;
-        Ok(changes
+        let changes: Vec<(char, String)> = changes
             .into_iter()
             .map(|(k, p)| (k, String::from_utf8_lossy(&p).into_owned()))
-            .collect())
+            .collect();
+        let mountpoints = runtime_mountpoints(&self.container_paths(&record.id).spec());
+        Ok(hide_mountpoints(changes, &mountpoints, &upper))
     }
 
     /// `cp CONTAINER:SRC DEST`: copies `src` out of the container to the host path `dest`,
@@ -2254,5 +2256,101 @@ mod tests {
         assert_eq!(cfg["Cmd"], json!(["sleep", "1"]));
         assert_eq!(cfg["WorkingDir"], json!("/w"));
         assert_eq!(container_cmd(&ContainerOptions::default(), &image), ["sh"]);
+    }
+}
+
+/// The paths the runtime creates in the container's upper dir as mount points: every mount
+/// destination of its spec, and `/dev`, `/proc`, `/sys`. docker keeps these in a hidden
+/// "init" layer, so `diff` never shows them.
+fn runtime_mountpoints(spec: &Path) -> std::collections::HashSet<String> {
+    let mut set: std::collections::HashSet<String> = ["/dev", "/proc", "/sys"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    if let Ok(spec) = oci_spec::runtime::Spec::load(spec) {
+        for m in spec.mounts().iter().flatten() {
+            set.insert(m.destination().display().to_string());
+        }
+    }
+    set
+}
+
+/// Drops additions that are only the runtime's empty mount points, and directories added
+/// only to hold them.
+fn hide_mountpoints(
+    changes: Vec<(char, String)>,
+    mountpoints: &std::collections::HashSet<String>,
+    upper: &Path,
+) -> Vec<(char, String)> {
+    let empty = |p: &str| -> bool {
+        let path = upper.join(p.trim_start_matches('/'));
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => std::fs::read_dir(&path).is_ok_and(|mut d| d.next().is_none()),
+            Ok(m) => m.is_file() && m.len() == 0,
+            Err(_) => false,
+        }
+    };
+    let hidden: std::collections::HashSet<&str> = changes
+        .iter()
+        .filter(|(k, p)| *k == 'A' && mountpoints.contains(p) && empty(p))
+        .map(|(_, p)| p.as_str())
+        .collect();
+    // A directory added only for hidden mount points (`/sbin` for `--init`) goes too.
+    let holds_only_hidden = |dir: &str| -> bool {
+        let prefix = format!("{dir}/");
+        let inside: Vec<&str> = changes
+            .iter()
+            .map(|(_, p)| p.as_str())
+            .filter(|p| p.starts_with(&prefix))
+            .collect();
+        !inside.is_empty() && inside.iter().all(|p| hidden.contains(p))
+    };
+    changes
+        .iter()
+        .filter(|(k, p)| !(hidden.contains(p.as_str()) || (*k == 'A' && holds_only_hidden(p))))
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod mountpoint_tests {
+    use super::*;
+
+    #[test]
+    fn runtime_mount_points_are_hidden_but_real_changes_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let up = dir.path();
+        std::fs::create_dir_all(up.join("proc")).unwrap();
+        std::fs::create_dir_all(up.join("sbin")).unwrap();
+        std::fs::write(up.join("sbin/docker-init"), b"").unwrap();
+        std::fs::create_dir_all(up.join("etc")).unwrap();
+        std::fs::write(up.join("etc/hosts"), b"").unwrap();
+        std::fs::write(up.join("etc/motd"), b"hi").unwrap();
+        std::fs::create_dir_all(up.join("sys/x")).unwrap();
+        let mps: std::collections::HashSet<String> =
+            ["/proc", "/sys", "/etc/hosts", "/sbin/docker-init"]
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect();
+        let changes = vec![
+            ('C', "/etc".to_owned()),
+            ('A', "/etc/hosts".to_owned()),
+            ('A', "/etc/motd".to_owned()),
+            ('A', "/proc".to_owned()),
+            ('A', "/sbin".to_owned()),
+            ('A', "/sbin/docker-init".to_owned()),
+            ('A', "/sys".to_owned()),
+            ('A', "/sys/x".to_owned()),
+        ];
+        let kept = hide_mountpoints(changes, &mps, up);
+        assert_eq!(
+            kept,
+            vec![
+                ('C', "/etc".to_owned()),
+                ('A', "/etc/motd".to_owned()),
+                ('A', "/sys".to_owned()),
+                ('A', "/sys/x".to_owned()),
+            ]
+        );
     }
 }
