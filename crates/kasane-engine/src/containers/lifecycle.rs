@@ -181,7 +181,12 @@ impl Engine {
     ///
     /// # Errors
     /// `NoSuchContainer`; running without `force` (`Conflict`, docker's wording).
-    pub fn remove_container(&mut self, name: &str, force: bool) -> Result<ContainerRecord> {
+    pub fn remove_container(
+        &mut self,
+        name: &str,
+        force: bool,
+        volumes: bool,
+    ) -> Result<ContainerRecord> {
         let record = self.find_container(name)?;
         let paths = self.container_paths(&record.id);
         let state = self.container_state(&record)?;
@@ -214,7 +219,41 @@ impl Engine {
         }
         self.remove_container_files(&record, &paths)?;
         drop(lock);
+        if volumes {
+            self.remove_anonymous_volumes(&record)?;
+        }
         Ok(record)
+    }
+
+    /// Removes the anonymous volumes (`-v /path`, named by 64 hex digits) of a removed
+    /// container that no other container mounts (`rm -v`, `--rm`).
+    pub(crate) fn remove_anonymous_volumes(&mut self, record: &ContainerRecord) -> Result<()> {
+        let Ok(opts) = self.container_options(record) else {
+            return Ok(());
+        };
+        let others = self.container_records()?;
+        for v in opts.volumes.iter().filter(|v| v.kind == "volume") {
+            let anonymous = v.source.len() == 64 && v.source.bytes().all(|b| b.is_ascii_hexdigit());
+            let used = others.iter().filter(|c| c.id != record.id).any(|c| {
+                self.container_options(c).is_ok_and(|o| {
+                    o.volumes
+                        .iter()
+                        .any(|w| w.kind == "volume" && w.source == v.source)
+                })
+            });
+            if anonymous && !used {
+                let dir = self.volumes_dir().join(&v.source);
+                if let Err(e) = std::fs::remove_dir_all(&dir)
+                    && e.kind() != std::io::ErrorKind::NotFound
+                {
+                    return Err(EngineError::io(
+                        format!("removing volume {}", dir.display()),
+                        e,
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Removes everything of a stopped container; the caller holds (or is) its monitor lock.

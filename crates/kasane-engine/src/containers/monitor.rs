@@ -172,6 +172,7 @@ impl Engine {
             Ok(code) => {
                 if opts.auto_remove {
                     self.remove_container_files(&record, &paths)?;
+                    self.remove_anonymous_volumes(&record)?;
                 }
                 drop(lock);
                 Ok(code)
@@ -179,6 +180,7 @@ impl Engine {
             Err(e) => {
                 if opts.auto_remove {
                     let _ = self.remove_container_files(&record, &paths);
+                    let _ = self.remove_anonymous_volumes(&record);
                 }
                 drop(lock);
                 Err(e)
@@ -253,6 +255,7 @@ impl Engine {
         let mut first = true;
         let mut proxy_handle = None;
         let code = loop {
+            let t = std::time::Instant::now();
             let running = match self.start_once(record, opts, paths, &runtime, fg, &log) {
                 Ok(r) => r,
                 Err(e) => {
@@ -289,13 +292,16 @@ impl Engine {
                 first = false;
             }
 
+            tracing::debug!("container {} started in {:?}", record.name, t.elapsed());
             let code = wait_exit(running.pid);
+            let t = std::time::Instant::now();
             for c in running.copiers {
                 let _ = c.join();
             }
             let _ = log.flush_partial();
             state.oom_killed = oom_killed(&record.id);
             self.cleanup_run(&record.id, paths, &runtime);
+            tracing::debug!("container {} cleaned up in {:?}", record.name, t.elapsed());
             state.status = Status::Exited;
             state.pid = 0;
             state.exit_code = code;
@@ -421,6 +427,7 @@ impl Engine {
             _ => Stdio::null(),
         };
         let _ = std::fs::remove_file(paths.pid_file());
+        let t = std::time::Instant::now();
         runtime.create(CreateRequest {
             id: &record.id,
             bundle: &paths.dir,
@@ -432,6 +439,7 @@ impl Engine {
                 console_socket: None,
             },
         })?;
+        tracing::debug!("runtime create took {:?}", t.elapsed());
         let pid = self.after_create(record, &run, paths, runtime)?;
         let echo = fg.is_some();
         let copiers = vec![

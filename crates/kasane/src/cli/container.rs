@@ -219,9 +219,8 @@ pub fn restart(g: &GlobalOptions, a: StopArgs) -> anyhow::Result<u8> {
 
 pub fn rm(g: &GlobalOptions, a: RmArgs) -> anyhow::Result<u8> {
     let mut engine = open_engine(g)?;
-    let _ = a.volumes;
     Ok(each(&a.containers, |n| {
-        engine.remove_container(n, a.force).map(drop)
+        engine.remove_container(n, a.force, a.volumes).map(drop)
     }))
 }
 

@@ -188,7 +188,7 @@ pub fn run(g: &GlobalOptions, a: RunArgs) -> anyhow::Result<u8> {
             }
             Err(e) => {
                 if a.container.rm {
-                    let _ = engine.remove_container(&record.id, true);
+                    let _ = engine.remove_container(&record.id, true, true);
                 }
                 Ok(report("run", &e.into()))
             }
