@@ -22,7 +22,6 @@ use crate::Engine;
 use crate::changes::apply_change;
 use crate::error::{EngineError, Result};
 use crate::lease::{Lease, unix_now};
-use crate::unpack::write_small_blob;
 
 /// Options for [`Engine::import`].
 #[derive(Debug, Clone, Default)]
@@ -160,15 +159,13 @@ impl Engine {
             kasane_oci::Digest::sha256_of(&manifest_bytes),
             manifest_bytes.len() as u64,
         );
-        for d in [&config_desc, &manifest_desc] {
-            lease.add(
-                &mut self.metadata,
-                LeaseResource::Blob,
-                &d.digest.to_string(),
-            )?;
-        }
-        write_small_blob(&*self.store, &config_desc, &config_bytes)?;
-        write_small_blob(&*self.store, &manifest_desc, &manifest_bytes)?;
+        self.store_leased_blobs(
+            &lease,
+            &[
+                (&config_desc, &config_bytes),
+                (&manifest_desc, &manifest_bytes),
+            ],
+        )?;
 
         let id = ImageId(config_desc.digest.clone());
         let record = ImageRecord {

@@ -110,17 +110,7 @@ fn jiff_like_now() -> String {
 
 /// The message of an error and every error below it.
 fn chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let s_msg = s.to_string();
-        if !msg.contains(&s_msg) {
-            msg.push_str(": ");
-            msg.push_str(&s_msg);
-        }
-        src = s.source();
-    }
-    msg
+    crate::runtime::error_chain(e)
 }
 
 /// Flags and positional arguments of one command.

@@ -65,6 +65,22 @@ impl RuntimeError {
     }
 }
 
+/// The message of an error and of every error below it, joined by `: ` (a source whose text
+/// the message already contains is skipped).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let s_msg = s.to_string();
+        if !msg.contains(&s_msg) {
+            msg.push_str(": ");
+            msg.push_str(&s_msg);
+        }
+        src = s.source();
+    }
+    msg
+}
+
 /// Docker's classification of a start error by its text (`cli/command/container/run.go`).
 pub fn exit_code_for_message(text: &str) -> i32 {
     let t = text.to_ascii_lowercase();
@@ -283,6 +299,16 @@ impl OciCli {
         Err(self.failure(op, start, &out.stderr, out.status))
     }
 
+    /// Runs a command whose stdio the caller set up, waiting for it.
+    fn spawn_wait(&self, mut cmd: Command) -> Result<ExitStatus, RuntimeError> {
+        cmd.spawn()
+            .and_then(|mut c| c.wait())
+            .map_err(|source| RuntimeError::Spawn {
+                program: self.program.clone(),
+                source,
+            })
+    }
+
     fn log_len(&self) -> u64 {
         std::fs::metadata(&self.log).map(|m| m.len()).unwrap_or(0)
     }
@@ -394,13 +420,7 @@ impl Runtime for OciCli {
         Self::apply_io(&mut cmd, req.io);
         cmd.arg(req.id);
         let start = self.log_len();
-        let status =
-            cmd.spawn()
-                .and_then(|mut c| c.wait())
-                .map_err(|source| RuntimeError::Spawn {
-                    program: self.program.clone(),
-                    source,
-                })?;
+        let status = self.spawn_wait(cmd)?;
         if status.success() {
             Ok(())
         } else {
@@ -466,13 +486,7 @@ impl Runtime for OciCli {
         Self::apply_io(&mut cmd, req.io);
         cmd.arg(req.id);
         let start = self.log_len();
-        let status =
-            cmd.spawn()
-                .and_then(|mut c| c.wait())
-                .map_err(|source| RuntimeError::Spawn {
-                    program: self.program.clone(),
-                    source,
-                })?;
+        let status = self.spawn_wait(cmd)?;
         // A runtime that failed to exec logs an error; a command that ran and failed did not.
         if !status.success() {
             let logged = read_log_errors(&self.log, start);

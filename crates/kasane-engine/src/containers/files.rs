@@ -53,7 +53,6 @@ use super::{ContainerOptions, now_rfc3339};
 use crate::changes::apply_change;
 use crate::error::{EngineError, Result};
 use crate::lease::Lease;
-use crate::unpack::write_small_blob;
 use crate::{Engine, snap_id};
 
 /// The xattr overlayfs marks an opaque directory with (value `y`).
@@ -489,15 +488,13 @@ impl Engine {
             Digest::sha256_of(&manifest_bytes),
             manifest_bytes.len() as u64,
         );
-        for d in [&config_desc, &manifest_desc] {
-            lease.add(
-                &mut self.metadata,
-                LeaseResource::Blob,
-                &d.digest.to_string(),
-            )?;
-        }
-        write_small_blob(&*self.store, &config_desc, &config_bytes)?;
-        write_small_blob(&*self.store, &manifest_desc, &manifest_bytes)?;
+        self.store_leased_blobs(
+            &lease,
+            &[
+                (&config_desc, &config_bytes),
+                (&manifest_desc, &manifest_bytes),
+            ],
+        )?;
 
         // The new layer's snapshot: unpacked from the store like any pulled image, so chain
         // IDs, layer rows and sizes are computed in one place.

@@ -679,17 +679,7 @@ fn add_init_mount(spec: &mut oci_spec::runtime::Spec) -> Result<()> {
 
 /// The message of an error and its sources.
 pub fn full_message(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let m = s.to_string();
-        if !msg.contains(&m) {
-            msg.push_str(": ");
-            msg.push_str(&m);
-        }
-        src = s.source();
-    }
-    msg
+    kasane_runtime::runtime::error_chain(e)
 }
 
 /// Unmounts whatever is mounted at `target` (overlay, possibly stacked), ignoring "not
