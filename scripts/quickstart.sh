@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: builds kasane, makes a busybox base image from Debian's
 # busybox-static package (no registry needed), imports it and walks the tutorial's image
-# commands, then pushes to and pulls from a private registry (Debian's docker-registry on
+# commands, runs the tutorial's container exercises (as root: three web servers from one
+# image on ports 8001-8003, copy-on-write), then pushes to and pulls from a private registry (Debian's docker-registry on
 # 127.0.0.1, stopped at the end). State goes to $KASANE_ROOT (default:
 # target/quickstart/root).
 #
@@ -9,10 +10,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Build needs (libssl for SHA-2) and the busybox-static package the base image is made from.
+# Build needs (libssl for SHA-2, libseccomp for the embedded runtime), tini for `run --init`, and the busybox-static package the base image is made from.
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()
-  for p in busybox-static libssl-dev pkg-config docker-registry curl; do
+  for p in busybox-static libssl-dev libseccomp-dev pkg-config docker-registry curl tini; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   if ((${#missing[@]})); then
@@ -71,4 +72,27 @@ if command -v docker-registry >/dev/null; then
   step system check
 else
   echo "(docker-registry is not installed: push and pull skipped)"
+fi
+
+# Containers (seed 003): one image, three containers, copy-on-write. Needs root.
+if [ "$(id -u)" = 0 ]; then
+  get() { for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$1/" 2>/dev/null && return; sleep 0.1; done; echo "(no answer on $1)"; }
+  step import --change 'CMD ["httpd", "-f", "-p", "80", "-h", "/var/www"]' --change 'EXPOSE 80' \
+    "$work/busybox.tar.gz" nginx:latest
+  for i in 1 2 3; do step run -d --name "web$i" -p "800$i:80" nginx; done
+  step images nginx
+  step ps
+  for i in 1 2 3; do printf '$ curl 127.0.0.1:800%s\n' "$i"; get "800$i"; done
+  step exec web1 sh -c "echo 'Hello from Container!' > /var/www/index.html"
+  printf '$ curl 127.0.0.1:8001\n'; get 8001
+  step diff web1
+  step rm -f web1
+  step run -d --name web1 -p 8001:80 nginx
+  printf '$ curl 127.0.0.1:8001\n'; get 8001
+  step run --rm nginx sh -c 'echo "hello from $(hostname)"; exit 3' || echo "(exit code $?)"
+  step stop -t 1 web1 web2 web3
+  step ps -a
+  step rm web1 web2 web3
+  step system df
+  step system check
 fi
