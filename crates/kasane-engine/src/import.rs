@@ -160,7 +160,7 @@ impl Engine {
             manifest_bytes.len() as u64,
         );
         self.store_leased_blobs(
-            &lease,
+            lease,
             &[
                 (&config_desc, &config_bytes),
                 (&manifest_desc, &manifest_bytes),

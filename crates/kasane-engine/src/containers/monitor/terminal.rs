@@ -1,0 +1,92 @@
+//! The monitor's terminal: creating a `-t` container whose pty master the runtime sends
+//! over a console socket, and wiring it to the log and the user's terminal.
+
+use std::io::Write;
+
+use kasane_runtime::logs::{SharedLogWriter, Stream, copy_stream};
+use kasane_runtime::{CreateRequest, OciCli, ProcessIo, Runtime};
+use kasane_store::metadata::ContainerRecord;
+
+use super::super::ContainerPaths;
+use super::{MonitorIo, Running};
+use crate::Engine;
+use crate::error::{EngineError, Result};
+
+impl Engine {
+    /// `-t`: the runtime makes a pty and sends its master over a console socket; its output
+    /// is logged (and shown, in the foreground), the user's keys go to it with `-i`.
+    pub(super) fn create_with_terminal(
+        &mut self,
+        record: &ContainerRecord,
+        run: &kasane_runtime::RunOptions,
+        paths: &ContainerPaths,
+        runtime: &OciCli,
+        fg: Option<MonitorIo>,
+        log: &SharedLogWriter,
+    ) -> Result<Running> {
+        use kasane_runtime::console::{ConsoleSocket, RawTerminal, copy_window_size, pump};
+        use std::os::fd::AsFd;
+        let sock_path = self.run_root().join(format!("c-{}.sock", &record.id[..12]));
+        super::super::mkdir(&self.run_root())?;
+        let sock = ConsoleSocket::bind(&sock_path)
+            .map_err(|e| EngineError::io(format!("listening on {}", sock_path.display()), e))?;
+        let receiver = std::thread::spawn(move || sock.receive_master());
+        let _ = std::fs::remove_file(paths.pid_file());
+        let created = runtime.create(CreateRequest {
+            id: &record.id,
+            bundle: &paths.dir,
+            pid_file: &paths.pid_file(),
+            io: ProcessIo {
+                console_socket: Some(sock_path.clone()),
+                ..Default::default()
+            },
+        });
+        if created.is_err() {
+            // Wake the receiver if the runtime never connected.
+            let _ = std::os::unix::net::UnixStream::connect(&sock_path);
+        }
+        let master = receiver.join();
+        created?;
+        let master = match master {
+            Ok(Ok(m)) => m,
+            Ok(Err(e)) => {
+                let _ = runtime.kill(&record.id, 9, true);
+                return Err(EngineError::io("receiving the container's terminal", e));
+            }
+            Err(_) => {
+                let _ = runtime.kill(&record.id, 9, true);
+                return Err(EngineError::InvalidArgument(
+                    "receiving the container's terminal: thread panicked".into(),
+                ));
+            }
+        };
+        let pid = self.after_create(record, run, paths, runtime)?;
+        let stdin = std::io::stdin();
+        copy_window_size(stdin.as_fd(), master.as_fd());
+        let mut raw = None;
+        if let Some(io) = fg.filter(|io| io.stdin) {
+            let _ = io;
+            raw = RawTerminal::enable(stdin.as_fd());
+            if let Ok(to_master) = master.try_clone() {
+                std::thread::spawn(move || pump(std::io::stdin(), to_master));
+            }
+        }
+        let copier = {
+            let log = log.clone();
+            let echo = fg.is_some();
+            let master = master
+                .try_clone()
+                .map_err(|e| EngineError::io("sharing the container's terminal", e))?;
+            std::thread::spawn(move || {
+                let mut out = std::io::stdout();
+                let echo: Option<&mut dyn Write> = if echo { Some(&mut out) } else { None };
+                if let Err(e) = copy_stream(master, Stream::Stdout, &log, echo) {
+                    tracing::warn!("copying the container's terminal: {e}");
+                }
+            })
+        };
+        // Keep our copy of the master open until the copier ends (it holds another).
+        drop(master);
+        self.start_created(record, runtime, pid, vec![copier], raw)
+    }
+}
