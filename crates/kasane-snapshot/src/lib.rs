@@ -52,5 +52,5 @@ mod walk;
 pub use archive::{ApplyOptions, ApplyStats, DiffMode, DiffStats, Limits, WhiteoutMode};
 pub use error::{ErrorKind, SnapshotError};
 pub use snapshotter::{Mount, Native, Overlay, SnapshotId, Snapshotter, overlay_supported};
-pub use sys::{mount_all, sync_tree, unmount};
+pub use sys::{mount_all, open_in_root, sync_tree, unmount};
 pub use tree::{TreeEntry, Usage, fingerprint, listing, usage};

@@ -40,14 +40,15 @@ pub(crate) fn open_dir(path: &Path) -> io::Result<OwnedFd> {
     .map_err(os)
 }
 
-/// Opens `path` below `root` with every component, symlinks included, confined to `root`.
+/// Opens `path` below `root` with every component, symlinks included, confined to `root`
+/// (`openat2` with `RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS`, retried on `EAGAIN`): how
+/// kasane opens anything inside an untrusted tree (a layer, a container's root).
 ///
 /// `path` may be empty, which opens `root` itself again.
-pub(crate) fn open_in_root(
-    root: BorrowedFd<'_>,
-    path: &[u8],
-    flags: OFlags,
-) -> Result<OwnedFd, Errno> {
+///
+/// # Errors
+/// The `openat2` error.
+pub fn open_in_root(root: BorrowedFd<'_>, path: &[u8], flags: OFlags) -> Result<OwnedFd, Errno> {
     let path: &[u8] = if path.is_empty() { b"." } else { path };
     loop {
         match rfs::openat2(

@@ -6,7 +6,7 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::process::Command;
 
-use rustix::fs::{Mode, OFlags, ResolveFlags, openat2};
+use rustix::fs::{Mode, OFlags};
 
 use crate::error::{EngineError, Result};
 
@@ -18,17 +18,10 @@ fn open_dir_in_root(root: &Path, path: &Path) -> std::io::Result<OwnedFd> {
         Mode::empty(),
     )?;
     let rel = path.strip_prefix("/").unwrap_or(path);
-    let rel = if rel.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        rel
-    };
-    Ok(openat2(
-        &rootfd,
-        rel,
-        OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::RDONLY,
-        Mode::empty(),
-        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    Ok(kasane_snapshot::open_in_root(
+        std::os::fd::AsFd::as_fd(&rootfd),
+        std::os::unix::ffi::OsStrExt::as_bytes(rel.as_os_str()),
+        OFlags::DIRECTORY | OFlags::RDONLY,
     )?)
 }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use kasane_store::metadata::ContainerRecord;
-use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, ResolveFlags};
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::join;
@@ -103,20 +103,7 @@ pub(super) fn open_in(
     path: &[u8],
     flags: OFlags,
 ) -> std::result::Result<OwnedFd, Errno> {
-    let path: &[u8] = if path.is_empty() { b"." } else { path };
-    loop {
-        match rfs::openat2(
-            root,
-            path,
-            flags | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-        ) {
-            // A concurrent rename could have let `..` escape: the kernel asks to retry.
-            Err(Errno::AGAIN) => continue,
-            r => return r,
-        }
-    }
+    kasane_snapshot::open_in_root(root, path, flags)
 }
 
 /// Resolves the cleaned components `comps` inside the root held by `root`, as the kernel
