@@ -268,8 +268,8 @@ impl Engine {
             self.cleanup_run(&record.id, paths, &runtime);
         }
         unmount_all(&paths.rootfs());
-        self.snapshots.remove(&snap_id(&record.snapshot_id)?)?;
-        self.metadata.write(|tx| tx.delete_container(&record.id))?;
+        // Files first, the row last: once `ps` no longer lists the container nothing of it
+        // is left, and a crash in between leaves a row that `rm` finishes.
         if let Err(e) = std::fs::remove_dir_all(&paths.dir)
             && e.kind() != std::io::ErrorKind::NotFound
         {
@@ -278,6 +278,8 @@ impl Engine {
                 e,
             ));
         }
+        self.snapshots.remove(&snap_id(&record.snapshot_id)?)?;
+        self.metadata.write(|tx| tx.delete_container(&record.id))?;
         Ok(())
     }
 
