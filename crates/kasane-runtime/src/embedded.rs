@@ -9,7 +9,7 @@
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use libcontainer::container::Container;
 use libcontainer::container::builder::ContainerBuilder;
@@ -66,7 +66,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
 
 /// youki's wording of a missing command, in runc's (which docker users and tools match):
 /// `exec: "x": executable file not found in $PATH`.
-fn docker_wording(msg: &str) -> String {
+pub(crate) fn docker_wording(msg: &str) -> String {
     const PREFIX: &str = "executable '";
     if let Some(start) = msg.find(PREFIX) {
         let rest = &msg[start + PREFIX.len()..];
@@ -84,20 +84,26 @@ fn docker_wording(msg: &str) -> String {
 fn report(globals: &Globals, msg: &str) {
     let msg = &docker_wording(msg);
     if let Some(log) = &globals.log {
-        let line = serde_json::json!({
-            "level": "error",
-            "msg": msg,
-            "time": jiff_like_now(),
-        });
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-        {
-            let _ = writeln!(f, "{line}");
-        }
+        log_error(log, msg);
     }
     eprintln!("kasane runtime: {msg}");
+}
+
+/// Appends `msg` to the runtime log `log` as runc does (`{"level":"error","msg":…}`), where
+/// [`crate::OciCli`] reads the errors of a failed call.
+pub(crate) fn log_error(log: &Path, msg: &str) {
+    let line = serde_json::json!({
+        "level": "error",
+        "msg": msg,
+        "time": jiff_like_now(),
+    });
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+    {
+        let _ = writeln!(f, "{line}");
+    }
 }
 
 /// Seconds since the epoch, as a string: enough for a log line's `time`.
@@ -184,51 +190,30 @@ fn run(cmd: &str, g: &Globals, args: Vec<String>) -> Result<i32, String> {
                 .or(p.value("b"))
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("."));
-            std::fs::create_dir_all(&root)
-                .map_err(|e| format!("creating runtime root {}: {e}", root.display()))?;
-            let mut builder = ContainerBuilder::new(id.clone(), SyscallType::default())
-                .with_console_socket(p.value("console-socket"))
-                .with_root_path(&root)
-                .map_err(|e| chain(&e))?;
-            if let Some(pid_file) = p.value("pid-file") {
-                builder = builder
-                    .with_pid_file(Some(pid_file))
-                    .map_err(|e| chain(&e))?;
-            }
-            builder
-                .validate_id()
-                .map_err(|e| chain(&e))?
-                .as_init(bundle)
-                .with_systemd(false)
-                .with_detach(true)
-                .build()
-                .map_err(|e| chain(&e))?;
+            create(
+                &root,
+                &id,
+                &bundle,
+                p.value("pid-file").map(std::path::Path::new),
+                p.value("console-socket").map(std::path::Path::new),
+            )?;
             Ok(0)
         }
         "start" => {
             let p = parse(args, &[])?;
-            let mut c = load(&root, &one_id(&p, cmd)?)?;
-            c.start().map_err(|e| chain(&e))?;
+            start(&root, &one_id(&p, cmd)?)?;
             Ok(0)
         }
         "state" => {
             let p = parse(args, &[])?;
             let id = one_id(&p, cmd)?;
-            let mut c = load(&root, &id)?;
-            c.refresh_status().map_err(|e| chain(&e))?;
-            let status = match c.status() {
-                libcontainer::container::ContainerStatus::Creating => "creating",
-                libcontainer::container::ContainerStatus::Created => "created",
-                libcontainer::container::ContainerStatus::Running => "running",
-                libcontainer::container::ContainerStatus::Stopped => "stopped",
-                libcontainer::container::ContainerStatus::Paused => "paused",
-            };
+            let (status, pid, bundle) = state(&root, &id)?;
             let state = serde_json::json!({
                 "ociVersion": "1.2.0",
                 "id": id,
-                "pid": c.pid().map(|p| p.as_raw()).unwrap_or(0),
+                "pid": pid,
                 "status": status,
-                "bundle": c.bundle(),
+                "bundle": bundle,
             });
             println!("{state}");
             Ok(0)
@@ -241,17 +226,13 @@ fn run(cmd: &str, g: &Globals, args: Vec<String>) -> Result<i32, String> {
                 Ok(n) => Signal::try_from(n).map_err(|e| chain(&e))?,
                 Err(_) => Signal::try_from(sig).map_err(|e| chain(&e))?,
             };
-            let mut c = load(&root, &id)?;
-            c.kill(signal, p.has("all") || p.has("a"))
-                .map_err(|e| chain(&e))?;
+            kill(&root, &id, signal, p.has("all") || p.has("a"))?;
             Ok(0)
         }
         "delete" => {
             let p = parse(args, &[])?;
             let id = one_id(&p, cmd)?;
-            let mut c = load(&root, &id)?;
-            c.delete(p.has("force") || p.has("f"))
-                .map_err(|e| chain(&e))?;
+            delete(&root, &id, p.has("force") || p.has("f"))?;
             Ok(0)
         }
         "exec" => {
@@ -316,6 +297,80 @@ fn run(cmd: &str, g: &Globals, args: Vec<String>) -> Result<i32, String> {
     }
 }
 
+/// Runs `f` with libcontainer's logging off. Its messages would otherwise reach the user's
+/// terminal (in-process calls) or the container's output (a forked `create`); kasane reports
+/// the errors it returns instead.
+pub(crate) fn quiet<T>(f: impl FnOnce() -> T) -> T {
+    tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), f)
+}
+
+/// Creates container `id` from `bundle` with state under `root`: its init waits for
+/// [`start`]. The container's stdio is this process's stdin, stdout and stderr.
+///
+/// Forks and clones: the calling process must have one thread.
+pub(crate) fn create(
+    root: &Path,
+    id: &str,
+    bundle: &Path,
+    pid_file: Option<&Path>,
+    console_socket: Option<&Path>,
+) -> Result<(), String> {
+    std::fs::create_dir_all(root)
+        .map_err(|e| format!("creating runtime root {}: {e}", root.display()))?;
+    let mut builder = ContainerBuilder::new(id.to_owned(), SyscallType::default())
+        .with_console_socket(console_socket)
+        .with_root_path(root)
+        .map_err(|e| chain(&e))?;
+    if let Some(pid_file) = pid_file {
+        builder = builder
+            .with_pid_file(Some(pid_file))
+            .map_err(|e| chain(&e))?;
+    }
+    builder
+        .validate_id()
+        .map_err(|e| chain(&e))?
+        .as_init(bundle)
+        .with_systemd(false)
+        .with_detach(true)
+        .build()
+        .map_err(|e| chain(&e))?;
+    Ok(())
+}
+
+/// Lets created container `id` run its process. Safe in a multi-threaded process.
+pub(crate) fn start(root: &Path, id: &str) -> Result<(), String> {
+    load(root, id)?.start().map_err(|e| chain(&e))
+}
+
+/// Container `id`'s status word (`created`, `running`, …), its init's pid (0 once gone)
+/// and its bundle. Safe in a multi-threaded process.
+pub(crate) fn state(root: &Path, id: &str) -> Result<(&'static str, i32, PathBuf), String> {
+    use libcontainer::container::ContainerStatus;
+    let mut c = load(root, id)?;
+    c.refresh_status().map_err(|e| chain(&e))?;
+    let status = match c.status() {
+        ContainerStatus::Creating => "creating",
+        ContainerStatus::Created => "created",
+        ContainerStatus::Running => "running",
+        ContainerStatus::Stopped => "stopped",
+        ContainerStatus::Paused => "paused",
+    };
+    let pid = c.pid().map(|p| p.as_raw()).unwrap_or(0);
+    Ok((status, pid, c.bundle().to_path_buf()))
+}
+
+/// Sends `signal` to container `id`'s init, or with `all` to all its processes. Safe in a
+/// multi-threaded process.
+pub(crate) fn kill(root: &Path, id: &str, signal: Signal, all: bool) -> Result<(), String> {
+    load(root, id)?.kill(signal, all).map_err(|e| chain(&e))
+}
+
+/// Forgets container `id` (cgroups and state), killing it first with `force`. Safe in a
+/// multi-threaded process.
+pub(crate) fn delete(root: &Path, id: &str, force: bool) -> Result<(), String> {
+    load(root, id)?.delete(force).map_err(|e| chain(&e))
+}
+
 /// Receives the pty master and relays it to this process's stdio (raw when stdin is a
 /// terminal, restored when the returned guard drops).
 type Relay = (
@@ -340,7 +395,7 @@ fn relay_terminal(console: &crate::console::ConsoleSocket) -> Result<Relay, Stri
     Ok((raw, output))
 }
 
-fn load(root: &std::path::Path, id: &str) -> Result<Container, String> {
+fn load(root: &Path, id: &str) -> Result<Container, String> {
     let dir = root.join(id);
     if !dir.exists() {
         return Err(format!("container {id} does not exist"));

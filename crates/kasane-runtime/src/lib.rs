@@ -32,7 +32,7 @@ pub use ports::{
 };
 pub use runtime::{
     CreateRequest, ExecRequest, OciCli, ProcessIo, Runtime, RuntimeChoice, RuntimeError,
-    RuntimeState, RuntimeStatus,
+    RuntimeState, RuntimeStatus, StdioSource,
 };
 pub use spec::{
     ALL_CAPABILITIES, CPU_PERIOD, DEFAULT_CAPABILITIES, DEFAULT_PATH, HostLimits, INIT_PATH,

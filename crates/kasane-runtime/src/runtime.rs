@@ -5,7 +5,10 @@
 //! Why a command line for the embedded runtime too: youki's `libcontainer` forks the calling
 //! process and is only safe in a single-threaded one. A short-lived `kasane runtime` process
 //! is single-threaded by construction, and all three runtimes then pass through one code path
-//! and one test suite.
+//! and one test suite. Two shortcuts keep the embedded runtime fast (each exec of the kasane
+//! binary costs milliseconds): `start`, `state`, `kill` and `delete`, which never fork, run
+//! in this process; `create` forks this process instead of executing a new one when this
+//! process has a single thread.
 //!
 //! Stdio: `create` hands its own stdin/stdout/stderr to the container's process (runc's
 //! "pass-through" mode), so the caller gives the pipes it wants the container to write to;
@@ -13,8 +16,12 @@
 
 use std::ffi::OsString;
 use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
+
+use crate::embedded;
 
 /// What went wrong in a runtime call; the message carries the runtime's own words.
 #[derive(Debug, thiserror::Error)]
@@ -123,15 +130,33 @@ pub struct RuntimeState {
     pub pid: i32,
 }
 
+/// Where one standard stream of a new process comes from or goes to.
+#[derive(Debug)]
+pub enum StdioSource {
+    /// This process's own stream.
+    Inherit,
+    /// This descriptor (a pipe end, a file).
+    Fd(OwnedFd),
+}
+
+impl From<StdioSource> for Stdio {
+    fn from(s: StdioSource) -> Stdio {
+        match s {
+            StdioSource::Inherit => Stdio::inherit(),
+            StdioSource::Fd(fd) => Stdio::from(fd),
+        }
+    }
+}
+
 /// The stdio a new process gets.
 #[derive(Debug, Default)]
 pub struct ProcessIo {
     /// Standard input (`None`: `/dev/null`).
-    pub stdin: Option<Stdio>,
+    pub stdin: Option<StdioSource>,
     /// Standard output (`None`: `/dev/null`).
-    pub stdout: Option<Stdio>,
+    pub stdout: Option<StdioSource>,
     /// Standard error (`None`: `/dev/null`).
-    pub stderr: Option<Stdio>,
+    pub stderr: Option<StdioSource>,
     /// With a terminal: the unix socket the runtime sends the pty master to.
     pub console_socket: Option<PathBuf>,
 }
@@ -237,6 +262,8 @@ impl RuntimeChoice {
 #[derive(Debug, Clone)]
 pub struct OciCli {
     name: String,
+    /// kasane's embedded youki: calls may run in this process (see the module docs).
+    embedded: bool,
     program: PathBuf,
     /// Arguments before the global options (`["runtime"]` for the embedded one).
     prefix: Vec<OsString>,
@@ -264,6 +291,7 @@ impl OciCli {
         };
         OciCli {
             root: state_root.join(&name),
+            embedded: *choice == RuntimeChoice::Embedded,
             name,
             program,
             prefix,
@@ -341,12 +369,72 @@ impl OciCli {
     }
 
     fn apply_io(cmd: &mut Command, io: ProcessIo) {
-        cmd.stdin(io.stdin.unwrap_or_else(Stdio::null))
-            .stdout(io.stdout.unwrap_or_else(Stdio::null))
-            .stderr(io.stderr.unwrap_or_else(Stdio::null));
+        let stdio = |s: Option<StdioSource>| s.map(Stdio::from).unwrap_or_else(Stdio::null);
+        cmd.stdin(stdio(io.stdin))
+            .stdout(stdio(io.stdout))
+            .stderr(stdio(io.stderr));
         if let Some(sock) = io.console_socket {
             cmd.arg("--console-socket").arg(sock);
         }
+    }
+
+    /// The embedded runtime's `create` in a fork of this (single-threaded) process: the
+    /// child takes the container's stdio as its own, creates, and reports errors to the log
+    /// as `kasane runtime create` would.
+    fn create_forked(&self, req: CreateRequest<'_>) -> Result<(), RuntimeError> {
+        let start = self.log_len();
+        let CreateRequest {
+            id,
+            bundle,
+            pid_file,
+            io,
+        } = req;
+        let (root, log) = (&self.root, &self.log);
+        let child = move || {
+            let ProcessIo {
+                stdin,
+                stdout,
+                stderr,
+                console_socket,
+            } = io;
+            if let Err(e) = take_as_stdio([stdin, stdout, stderr]) {
+                embedded::log_error(log, &format!("setting up the container's stdio: {e}"));
+                return 1;
+            }
+            let created = embedded::quiet(|| {
+                embedded::create(root, id, bundle, Some(pid_file), console_socket.as_deref())
+            });
+            match created {
+                Ok(()) => 0,
+                Err(msg) => {
+                    embedded::log_error(log, &embedded::docker_wording(&msg));
+                    1
+                }
+            }
+        };
+        let spawn_error = |source| RuntimeError::Spawn {
+            program: self.program.clone(),
+            source,
+        };
+        let pid = crate::sys::fork_single_threaded(child).map_err(spawn_error)?;
+        let status = wait_child(pid).map_err(spawn_error)?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(self.failure("create", start, b"", status))
+        }
+    }
+
+    /// The result of an in-process call of the embedded runtime as a [`RuntimeError`].
+    fn embedded_call<T>(
+        &self,
+        op: &'static str,
+        call: impl FnOnce() -> Result<T, String>,
+    ) -> Result<T, RuntimeError> {
+        embedded::quiet(call).map_err(|msg| RuntimeError::Failed {
+            op,
+            message: embedded::docker_wording(&msg),
+        })
     }
 }
 
@@ -411,6 +499,9 @@ impl Runtime for OciCli {
     }
 
     fn create(&self, req: CreateRequest<'_>) -> Result<(), RuntimeError> {
+        if self.embedded && crate::sys::single_threaded() {
+            return self.create_forked(req);
+        }
         let mut cmd = self.command();
         cmd.arg("create")
             .arg("--bundle")
@@ -429,12 +520,26 @@ impl Runtime for OciCli {
     }
 
     fn start(&self, id: &str) -> Result<(), RuntimeError> {
+        if self.embedded {
+            return self.embedded_call("start", || embedded::start(&self.root, id));
+        }
         let mut cmd = self.command();
         cmd.arg("start").arg(id);
         self.run("start", cmd).map(drop)
     }
 
     fn state(&self, id: &str) -> Result<Option<RuntimeState>, RuntimeError> {
+        if self.embedded {
+            if !self.has_state(id) {
+                return Ok(None);
+            }
+            let (word, pid, _) = self.embedded_call("state", || embedded::state(&self.root, id))?;
+            let status = status_from_word(word).ok_or_else(|| RuntimeError::BadState {
+                id: id.to_owned(),
+                reason: format!("unknown status {word:?}"),
+            })?;
+            return Ok(Some(RuntimeState { status, pid }));
+        }
         let mut cmd = self.command();
         cmd.arg("state").arg(id);
         let out = match self.run("state", cmd) {
@@ -452,6 +557,13 @@ impl Runtime for OciCli {
     }
 
     fn kill(&self, id: &str, signal: i32, all: bool) -> Result<(), RuntimeError> {
+        if self.embedded {
+            return self.embedded_call("kill", || {
+                let signal =
+                    libcontainer::signal::Signal::try_from(signal).map_err(|e| error_chain(&e))?;
+                embedded::kill(&self.root, id, signal, all)
+            });
+        }
         let mut cmd = self.command();
         cmd.arg("kill");
         if all {
@@ -462,6 +574,9 @@ impl Runtime for OciCli {
     }
 
     fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError> {
+        if self.embedded {
+            return self.embedded_call("delete", || embedded::delete(&self.root, id, force));
+        }
         let mut cmd = self.command();
         cmd.arg("delete");
         if force {
@@ -501,6 +616,57 @@ impl Runtime for OciCli {
     }
 }
 
+/// The status a runtime's `state` names with `word`.
+fn status_from_word(word: &str) -> Option<RuntimeStatus> {
+    Some(match word {
+        "creating" => RuntimeStatus::Creating,
+        "created" => RuntimeStatus::Created,
+        "running" => RuntimeStatus::Running,
+        "paused" => RuntimeStatus::Paused,
+        "stopped" => RuntimeStatus::Stopped,
+        _ => return None,
+    })
+}
+
+/// In a forked child: makes `streams` its stdin, stdout and stderr (`None`: `/dev/null`),
+/// with a signal mask as fresh as a new process's.
+fn take_as_stdio(streams: [Option<StdioSource>; 3]) -> std::io::Result<()> {
+    let [stdin, stdout, stderr] = streams.map(|s| match s {
+        None => std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+            .map(|f| Some(OwnedFd::from(f))),
+        Some(StdioSource::Inherit) => Ok(None),
+        Some(StdioSource::Fd(fd)) => Ok(Some(fd)),
+    });
+    if let Some(fd) = stdin? {
+        rustix::stdio::dup2_stdin(&fd)?;
+    }
+    if let Some(fd) = stdout? {
+        rustix::stdio::dup2_stdout(&fd)?;
+    }
+    if let Some(fd) = stderr? {
+        rustix::stdio::dup2_stderr(&fd)?;
+    }
+    nix::sys::signal::SigSet::empty()
+        .thread_set_mask()
+        .map_err(std::io::Error::from)
+}
+
+/// Waits for child `pid` to end (retrying on signals) and returns how it ended.
+fn wait_child(pid: nix::unistd::Pid) -> std::io::Result<ExitStatus> {
+    let pid = rustix::process::Pid::from_raw(pid.as_raw())
+        .ok_or_else(|| std::io::Error::other(format!("invalid pid {pid}")))?;
+    loop {
+        match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()) {
+            Ok(Some((_, status))) => return Ok(ExitStatus::from_raw(status.as_raw())),
+            Ok(None) | Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Parses `runc state` JSON.
 pub fn parse_state(id: &str, out: &[u8]) -> Result<RuntimeState, RuntimeError> {
     let bad = |reason: String| RuntimeError::BadState {
@@ -508,13 +674,9 @@ pub fn parse_state(id: &str, out: &[u8]) -> Result<RuntimeState, RuntimeError> {
         reason,
     };
     let v: serde_json::Value = serde_json::from_slice(out).map_err(|e| bad(e.to_string()))?;
-    let status = match v.get("status").and_then(|s| s.as_str()) {
-        Some("creating") => RuntimeStatus::Creating,
-        Some("created") => RuntimeStatus::Created,
-        Some("running") => RuntimeStatus::Running,
-        Some("paused") => RuntimeStatus::Paused,
-        Some("stopped") => RuntimeStatus::Stopped,
-        other => return Err(bad(format!("unknown status {other:?}"))),
+    let word = v.get("status").and_then(|s| s.as_str());
+    let Some(status) = word.and_then(status_from_word) else {
+        return Err(bad(format!("unknown status {word:?}")));
     };
     let pid = v
         .get("pid")

@@ -1,8 +1,10 @@
-//! The runtime crate's only `unsafe` code: interface-flag ioctls that no safe wrapper offers.
+//! The runtime crate's only `unsafe` code: interface-flag ioctls that no safe wrapper offers,
+//! and `fork` of a single-threaded process.
 //!
 //! Owns: reading and setting a network interface's flags (`SIOCGIFFLAGS`/`SIOCSIFFLAGS`) in
-//! the calling thread's network namespace. Everything else in the crate is
-//! `unsafe_code = "deny"`; callers reach this through [`crate::netns::loopback_up`].
+//! the calling thread's network namespace (callers reach this through
+//! [`crate::netns::loopback_up`]); forking for the embedded runtime's `create`
+//! ([`fork_single_threaded`]). Everything else in the crate is `unsafe_code = "deny"`.
 
 #![allow(unsafe_code)]
 
@@ -74,9 +76,51 @@ pub(crate) fn set_interface_up(name: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether this process runs exactly one thread (`Threads:` in `/proc/self/status`).
+pub(crate) fn single_threaded() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .is_some_and(|n| n.trim() == "1")
+    })
+}
+
+/// Forks this process, which must have one thread (else an error: the caller should start a
+/// fresh process instead), and runs `child` in the child, which then exits with the code
+/// `child` returns (125 if it panics) without running destructors or exit handlers.
+/// Returns the child's pid.
+///
+/// Why fork without exec: the embedded runtime's `create` must run in a single-threaded
+/// process; forking one saves loading the kasane binary again (several milliseconds).
+pub(crate) fn fork_single_threaded(child: impl FnOnce() -> i32) -> io::Result<nix::unistd::Pid> {
+    if !single_threaded() {
+        return Err(io::Error::other(
+            "cannot fork: this process runs several threads",
+        ));
+    }
+    // SAFETY: with one thread there is no lock another thread could hold across the fork,
+    // so the child may allocate and run ordinary Rust code; it ends with `_exit`, never
+    // returning into the caller's stack frames or running the parent's exit handlers.
+    match unsafe { nix::unistd::fork() }.map_err(io::Error::from)? {
+        nix::unistd::ForkResult::Parent { child } => Ok(child),
+        nix::unistd::ForkResult::Child => {
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child));
+            // SAFETY: `_exit` ends the process at once; nothing runs after it.
+            unsafe { libc::_exit(code.unwrap_or(125)) }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forks_only_when_single_threaded() {
+        // The test harness runs tests on worker threads: never single-threaded here.
+        assert!(!single_threaded());
+        assert!(fork_single_threaded(|| 0).is_err());
+    }
 
     #[test]
     fn rejects_bad_names() {

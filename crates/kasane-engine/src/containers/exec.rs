@@ -1,8 +1,6 @@
 //! `exec`: a new process in a running container, with the container's spec as the base.
 
-use std::process::Stdio;
-
-use kasane_runtime::{ExecRequest, ProcessIo, Runtime, resolve_user};
+use kasane_runtime::{ExecRequest, ProcessIo, Runtime, StdioSource, resolve_user};
 use oci_spec::runtime::{Spec, UserBuilder};
 
 use super::state::Status;
@@ -99,21 +97,9 @@ impl Engine {
             tty,
             pid_file: None,
             io: ProcessIo {
-                stdin: Some(if opts.interactive || tty {
-                    Stdio::inherit()
-                } else {
-                    Stdio::null()
-                }),
-                stdout: Some(if opts.detach {
-                    Stdio::null()
-                } else {
-                    Stdio::inherit()
-                }),
-                stderr: Some(if opts.detach {
-                    Stdio::null()
-                } else {
-                    Stdio::inherit()
-                }),
+                stdin: (opts.interactive || tty).then_some(StdioSource::Inherit),
+                stdout: (!opts.detach).then_some(StdioSource::Inherit),
+                stderr: (!opts.detach).then_some(StdioSource::Inherit),
                 console_socket: None,
             },
         });

@@ -6,7 +6,9 @@ use kasane_runtime::Runtime;
 use kasane_store::metadata::ContainerRecord;
 
 use super::monitor::{stop_marker, unmount_all};
-use super::state::{RunState, Status, monitor_alive, open_lock};
+use super::state::{
+    MONITOR_EXIT_GRACE, RunState, Status, monitor_alive, open_lock, wait_monitor_gone,
+};
 use super::{ContainerPaths, now_rfc3339};
 use crate::error::{EngineError, Result};
 use crate::{Engine, snap_id};
@@ -318,11 +320,11 @@ impl Engine {
         loop {
             let state = RunState::load(&paths.state()).unwrap_or_default();
             let alive = monitor_alive(&paths.lock());
-            if !alive || !state.is_running() {
-                // A restart policy may be about to restart it; the stop marker prevents that.
-                if !alive || state.status == Status::Exited {
-                    return true;
-                }
+            // A restart policy may be about to restart it; the stop marker prevents that,
+            // and the monitor then ends: wait for that too, so a `start` right after finds
+            // no monitor (`restart`).
+            if !alive || state.status == Status::Exited {
+                return !alive || wait_monitor_gone(paths, MONITOR_EXIT_GRACE);
             }
             if Instant::now() >= deadline {
                 return false;

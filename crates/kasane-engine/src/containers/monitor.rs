@@ -21,12 +21,12 @@ use std::time::Duration;
 use kasane_runtime::logs::{SharedLogWriter, Stream, copy_stream};
 use kasane_runtime::ports::{PortMapping, PortProxy, parse_expose};
 use kasane_runtime::{
-    CreateRequest, HostLimits, NetworkMode, OciCli, ProcessIo, Runtime, RuntimeChoice, netns,
-    spec_for,
+    CreateRequest, HostLimits, NetworkMode, OciCli, ProcessIo, Runtime, RuntimeChoice, StdioSource,
+    netns, spec_for,
 };
 use kasane_store::metadata::ContainerRecord;
 
-use super::state::{RunState, Status, monitor_alive, open_lock};
+use super::state::{RunState, Status, monitor_alive, open_lock, wait_monitor_gone};
 use super::{ContainerOptions, ContainerPaths, now_rfc3339};
 use crate::error::{EngineError, Result};
 use crate::{Engine, snap_id};
@@ -92,7 +92,12 @@ impl Engine {
         let record = self.find_container(name)?;
         let paths = self.container_paths(&record.id);
         if monitor_alive(&paths.lock()) {
-            return Ok(None);
+            // Running: nothing to do, as docker. A monitor whose container has exited is
+            // finishing up; the container can start again once it is gone.
+            let exited = RunState::load(&paths.state()).is_ok_and(|s| s.status == Status::Exited);
+            if !exited || !wait_monitor_gone(&paths, super::state::MONITOR_EXIT_GRACE) {
+                return Ok(None);
+            }
         }
         match mode {
             StartMode::Foreground(io) => self
@@ -424,10 +429,7 @@ impl Engine {
         }
         let (out_r, out_w) = std::io::pipe().map_err(|e| EngineError::io("creating a pipe", e))?;
         let (err_r, err_w) = std::io::pipe().map_err(|e| EngineError::io("creating a pipe", e))?;
-        let stdin = match fg {
-            Some(io) if io.stdin => Stdio::inherit(),
-            _ => Stdio::null(),
-        };
+        let stdin = fg.filter(|io| io.stdin).map(|_| StdioSource::Inherit);
         let _ = std::fs::remove_file(paths.pid_file());
         let t = std::time::Instant::now();
         runtime.create(CreateRequest {
@@ -435,9 +437,9 @@ impl Engine {
             bundle: &paths.dir,
             pid_file: &paths.pid_file(),
             io: ProcessIo {
-                stdin: Some(stdin),
-                stdout: Some(out_w.into()),
-                stderr: Some(err_w.into()),
+                stdin,
+                stdout: Some(StdioSource::Fd(out_w.into())),
+                stderr: Some(StdioSource::Fd(err_w.into())),
                 console_socket: None,
             },
         })?;
@@ -545,14 +547,19 @@ impl Engine {
         Ok(())
     }
 
-    /// Forgets the runtime's container and unmounts the rootfs; safe to repeat.
+    /// Forgets the runtime's container and unmounts the rootfs; safe to repeat. Both at
+    /// once: each mostly waits on the kernel (cgroup removal, the unmount's RCU grace
+    /// period), and `run --rm` waits for both.
     pub(crate) fn cleanup_run(&self, id: &str, paths: &ContainerPaths, runtime: &OciCli) {
-        if runtime.has_state(id)
-            && let Err(e) = runtime.delete(id, true)
-        {
-            tracing::warn!("deleting runtime container {id}: {e}");
-        }
-        unmount_all(&paths.rootfs());
+        std::thread::scope(|scope| {
+            let unmount = scope.spawn(|| unmount_all(&paths.rootfs()));
+            if runtime.has_state(id)
+                && let Err(e) = runtime.delete(id, true)
+            {
+                tracing::warn!("deleting runtime container {id}: {e}");
+            }
+            let _ = unmount.join();
+        });
     }
 }
 
@@ -688,14 +695,19 @@ fn oom_killed(id: &str) -> bool {
 
 /// Forwards the signals a terminal sends (INT, TERM, HUP, QUIT, USR1, USR2) to the
 /// container's init, as docker's `--sig-proxy`.
+///
+/// The signals are blocked from [`SignalForwarder::install`] on (they wait, pending), but the
+/// thread that forwards them only starts with the first target: the embedded runtime's
+/// `create` forks this process, which is only sound while it has a single thread.
 struct SignalForwarder {
+    set: nix::sys::signal::SigSet,
     target: std::sync::Arc<std::sync::atomic::AtomicI32>,
+    started: std::cell::Cell<bool>,
 }
 
 impl SignalForwarder {
     fn install() -> SignalForwarder {
         use nix::sys::signal::{SigSet, Signal};
-        let target = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));
         let mut set = SigSet::empty();
         for s in [
             Signal::SIGINT,
@@ -708,23 +720,29 @@ impl SignalForwarder {
             set.add(s);
         }
         // Blocked in this thread (and so in threads spawned later); children get an empty
-        // mask from std's spawn.
-        if set.thread_block().is_ok() {
-            let t = target.clone();
-            std::thread::spawn(move || {
-                while let Ok(sig) = set.wait() {
-                    let pid = t.load(std::sync::atomic::Ordering::SeqCst);
-                    if pid > 0 {
-                        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
-                    }
-                }
-            });
+        // mask from std's spawn and from the runtime's fork.
+        let started = std::cell::Cell::new(set.thread_block().is_err());
+        SignalForwarder {
+            set,
+            target: std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0)),
+            started,
         }
-        SignalForwarder { target }
     }
 
     fn set_target(&self, pid: i32) {
         self.target.store(pid, std::sync::atomic::Ordering::SeqCst);
+        if self.started.replace(true) {
+            return;
+        }
+        let (set, target) = (self.set, self.target.clone());
+        std::thread::spawn(move || {
+            while let Ok(sig) = set.wait() {
+                let pid = target.load(std::sync::atomic::Ordering::SeqCst);
+                if pid > 0 {
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+                }
+            }
+        });
     }
 }
 

@@ -128,6 +128,23 @@ pub fn monitor_alive(path: &Path) -> bool {
     }
 }
 
+/// How long a monitor whose container has exited may take to finish (unmount, runtime
+/// cleanup, `--rm`) before callers stop waiting for it.
+pub const MONITOR_EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Waits until no monitor holds the lock at `paths`' lock file, for at most `timeout`;
+/// whether it is gone.
+pub fn wait_monitor_gone(paths: &super::ContainerPaths, timeout: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    while monitor_alive(&paths.lock()) {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

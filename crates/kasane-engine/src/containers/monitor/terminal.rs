@@ -30,9 +30,11 @@ impl Engine {
         super::super::mkdir(&self.run_root())?;
         let sock = ConsoleSocket::bind(&sock_path)
             .map_err(|e| EngineError::io(format!("listening on {}", sock_path.display()), e))?;
-        let receiver = std::thread::spawn(move || sock.receive_master());
         let _ = std::fs::remove_file(paths.pid_file());
-        let created = runtime.create(CreateRequest {
+        // The runtime connects and sends the master during `create`; the connection waits
+        // in the socket's backlog until taken here, so no thread has to accept meanwhile
+        // (the embedded runtime forks this process, which must then have a single thread).
+        runtime.create(CreateRequest {
             id: &record.id,
             bundle: &paths.dir,
             pid_file: &paths.pid_file(),
@@ -40,24 +42,12 @@ impl Engine {
                 console_socket: Some(sock_path.clone()),
                 ..Default::default()
             },
-        });
-        if created.is_err() {
-            // Wake the receiver if the runtime never connected.
-            let _ = std::os::unix::net::UnixStream::connect(&sock_path);
-        }
-        let master = receiver.join();
-        created?;
-        let master = match master {
-            Ok(Ok(m)) => m,
-            Ok(Err(e)) => {
+        })?;
+        let master = match sock.receive_master() {
+            Ok(m) => m,
+            Err(e) => {
                 let _ = runtime.kill(&record.id, 9, true);
                 return Err(EngineError::io("receiving the container's terminal", e));
-            }
-            Err(_) => {
-                let _ = runtime.kill(&record.id, 9, true);
-                return Err(EngineError::InvalidArgument(
-                    "receiving the container's terminal: thread panicked".into(),
-                ));
             }
         };
         let pid = self.after_create(record, run, paths, runtime)?;
