@@ -15,6 +15,7 @@ use libcontainer::container::Container;
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::signal::Signal;
 use libcontainer::syscall::syscall::SyscallType;
+use oci_spec::runtime::Spec;
 
 /// Where runtime state lives when `--root` is not given.
 const DEFAULT_ROOT: &str = "/run/kasane/runtime";
@@ -261,7 +262,7 @@ fn run(cmd: &str, g: &Globals, args: Vec<String>) -> Result<i32, String> {
                 // The process is re-parented here when youki's helpers exit: wait for it.
                 let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
             }
-            let mut builder = ContainerBuilder::new(id, SyscallType::default())
+            let mut builder = ContainerBuilder::new(id.clone(), SyscallType::default())
                 .with_root_path(&root)
                 .map_err(|e| chain(&e))?
                 .with_console_socket(socket);
@@ -270,13 +271,27 @@ fn run(cmd: &str, g: &Globals, args: Vec<String>) -> Result<i32, String> {
                     .with_pid_file(Some(pid_file))
                     .map_err(|e| chain(&e))?;
             }
+            let mut process_file = p.value("process").or(p.value("p")).map(PathBuf::from);
+            let mut derived_file = None;
+            if let Some(file) = &process_file
+                && let Some((derived, executor)) = exec_seccomp(&root, &id, file)?
+            {
+                // youki does not filter exec'd processes; docker's runtimes do.
+                builder = builder.with_executor(executor);
+                process_file = Some(derived.clone());
+                derived_file = Some(derived);
+            }
             let mut tenant = builder.as_tenant().with_detach(detach || own_console);
-            if let Some(process) = p.value("process").or(p.value("p")) {
+            if let Some(process) = &process_file {
                 tenant = tenant.with_process(Some(process));
             } else {
                 tenant = tenant.with_container_args(p.positional[1..].to_vec());
             }
-            let pid = tenant.build().map_err(|e| chain(&e))?;
+            let built = tenant.build();
+            if let Some(f) = derived_file {
+                let _ = std::fs::remove_file(f);
+            }
+            let pid = built.map_err(|e| chain(&e))?;
             if detach {
                 return Ok(0);
             }
@@ -326,16 +341,69 @@ pub(crate) fn create(
             .with_pid_file(Some(pid_file))
             .map_err(|e| chain(&e))?;
     }
-    builder
+    // A seccomp profile compiled once for every container (crate::seccomp_bpf): youki then
+    // reads the spec without it from a bundle of its own beside the container's.
+    let spec = Spec::load(bundle.join("config.json")).map_err(|e| chain(&e))?;
+    let prepared = crate::seccomp_bpf::prepare(&spec, bundle, &root.join("seccomp"))?;
+    let youki_bundle = match prepared {
+        Some(p) => {
+            let dir = bundle.join(EMBEDDED_BUNDLE);
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+            p.spec
+                .save(dir.join("config.json"))
+                .map_err(|e| chain(&e))?;
+            builder = builder.with_executor(p.executor);
+            dir
+        }
+        None => bundle.to_path_buf(),
+    };
+    let mut container = builder
         .validate_id()
         .map_err(|e| chain(&e))?
-        .as_init(bundle)
+        .as_init(&youki_bundle)
         .with_systemd(false)
         .with_detach(true)
         .build()
         .map_err(|e| chain(&e))?;
+    if youki_bundle != bundle {
+        // `exec` reads the spec of the bundle recorded here: the container's own, with its
+        // profile, so youki filters exec'd processes itself.
+        container.state.bundle = bundle.to_path_buf();
+        container.save().map_err(|e| chain(&e))?;
+    }
     Ok(())
 }
+
+/// For `exec` of the process described in `process_file` into container `id`: the
+/// container's seccomp profile through the cache, as for its init (crate::seccomp_bpf) —
+/// the process file to give youki (written beside `process_file`) and the executor.
+/// `None` when the container has no profile or one only youki can apply.
+fn exec_seccomp(
+    root: &Path,
+    id: &str,
+    process_file: &Path,
+) -> Result<Option<(PathBuf, crate::seccomp_bpf::SeccompExecutor)>, String> {
+    let bundle = load(root, id)?.bundle().clone();
+    let mut spec = Spec::load(bundle.join("config.json")).map_err(|e| chain(&e))?;
+    let process: oci_spec::runtime::Process = std::fs::read(process_file)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+        .map_err(|e| format!("reading {}: {e}", process_file.display()))?;
+    spec.set_process(Some(process));
+    let Some(prepared) = crate::seccomp_bpf::prepare(&spec, &bundle, &root.join("seccomp"))? else {
+        return Ok(None);
+    };
+    let derived = process_file.with_extension("embedded.json");
+    let process = prepared.spec.process().clone().unwrap_or_default();
+    let json = serde_json::to_vec(&process).map_err(|e| format!("exec process: {e}"))?;
+    std::fs::write(&derived, json).map_err(|e| format!("writing {}: {e}", derived.display()))?;
+    Ok(Some((derived, prepared.executor)))
+}
+
+/// The directory inside a container's bundle where the embedded runtime writes the spec
+/// youki reads when the seccomp profile is applied from the cache.
+pub const EMBEDDED_BUNDLE: &str = "embedded-runtime";
 
 /// Lets created container `id` run its process. Safe in a multi-threaded process.
 pub(crate) fn start(root: &Path, id: &str) -> Result<(), String> {

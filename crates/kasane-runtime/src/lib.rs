@@ -17,6 +17,7 @@ pub mod options;
 pub mod ports;
 pub mod runtime;
 pub mod seccomp;
+mod seccomp_bpf;
 pub mod spec;
 mod sys;
 pub mod user;

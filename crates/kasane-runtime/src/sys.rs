@@ -1,10 +1,11 @@
 //! The runtime crate's only `unsafe` code: interface-flag ioctls that no safe wrapper offers,
-//! and `fork` of a single-threaded process.
+//! `fork` of a single-threaded process, and loading a compiled seccomp program.
 //!
 //! Owns: reading and setting a network interface's flags (`SIOCGIFFLAGS`/`SIOCSIFFLAGS`) in
 //! the calling thread's network namespace (callers reach this through
 //! [`crate::netns::loopback_up`]); forking for the embedded runtime's `create`
-//! ([`fork_single_threaded`]). Everything else in the crate is `unsafe_code = "deny"`.
+//! ([`fork_single_threaded`]); the embedded runtime's cached seccomp filter
+//! ([`load_seccomp_program`]). Everything else in the crate is `unsafe_code = "deny"`.
 
 #![allow(unsafe_code)]
 
@@ -111,6 +112,44 @@ pub(crate) fn fork_single_threaded(child: impl FnOnce() -> i32) -> io::Result<ni
     }
 }
 
+/// Installs `program` (classic BPF as libseccomp exports it: 8-byte little-endian
+/// `sock_filter`s) as a seccomp filter of the calling thread, without setting no_new_privs:
+/// the caller needs `CAP_SYS_ADMIN`.
+pub(crate) fn load_seccomp_program(program: &[u8]) -> io::Result<()> {
+    let invalid = || io::Error::new(io::ErrorKind::InvalidInput, "malformed seccomp program");
+    if program.is_empty() || !program.len().is_multiple_of(8) {
+        return Err(invalid());
+    }
+    let filters: Vec<libc::sock_filter> = program
+        .chunks_exact(8)
+        .map(|c| libc::sock_filter {
+            code: u16::from_le_bytes([c[0], c[1]]),
+            jt: c[2],
+            jf: c[3],
+            k: u32::from_le_bytes([c[4], c[5], c[6], c[7]]),
+        })
+        .collect();
+    let len = u16::try_from(filters.len()).map_err(|_| invalid())?;
+    let prog = libc::sock_fprog {
+        len,
+        filter: filters.as_ptr().cast_mut(),
+    };
+    // SAFETY: `prog` points at `len` initialised `sock_filter`s in `filters`, which outlives
+    // the call; the kernel copies the program and validates it before installing it.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            &raw const prog,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +159,12 @@ mod tests {
         // The test harness runs tests on worker threads: never single-threaded here.
         assert!(!single_threaded());
         assert!(fork_single_threaded(|| 0).is_err());
+    }
+
+    #[test]
+    fn malformed_seccomp_programs_are_refused_before_the_kernel() {
+        assert!(load_seccomp_program(&[]).is_err());
+        assert!(load_seccomp_program(&[0; 7]).is_err());
     }
 
     #[test]

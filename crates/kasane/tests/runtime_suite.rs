@@ -2,7 +2,7 @@
 //! one (no flag), `crun` and `runc` by name (each skipped when not installed), and a runtime
 //! given by path. The suite: `run -d`, `exec` (output and exit code), `logs`, `stop` (the
 //! process's own exit code after SIGTERM), `ps -a`, a foreground `run` with its exit code,
-//! `rm`. Published ports: 18300–18399.
+//! seccomp in the init and in exec'd processes, `rm`. Published ports: 18300–18399.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -74,6 +74,28 @@ fn suite(runtime: Option<&str>, port: u16) {
         ]),
         "y 65534\n"
     );
+
+    // seccomp: docker's profile, in the init and in exec'd processes alike; it refuses new
+    // user namespaces to a container without CAP_SYS_ADMIN
+    let probe = "grep '^Seccomp:' /proc/self/status | tr -d '\t '; \
+                 unshare -U true 2>/dev/null && echo allowed || echo refused";
+    assert_eq!(
+        k.ok(&["exec", "rt", "sh", "-c", probe]),
+        "Seccomp:2\nrefused\n"
+    );
+    let out = run(&["run", "--rm", img, "sh", "-c", probe]);
+    assert_eq!(stdout(&out), "Seccomp:2\nrefused\n", "{}", stderr(&out));
+    let out = run(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "seccomp=unconfined",
+        img,
+        "sh",
+        "-c",
+        "grep '^Seccomp:' /proc/self/status | tr -d '\t '",
+    ]);
+    assert_eq!(stdout(&out), "Seccomp:0\n", "{}", stderr(&out));
 
     // logs
     k.wait_logs("rt", "started");
