@@ -397,7 +397,9 @@ impl OciCli {
                 stderr,
                 console_socket,
             } = io;
-            if let Err(e) = take_as_stdio([stdin, stdout, stderr]) {
+            if let Err(e) = take_as_stdio([stdin, stdout, stderr])
+                .and_then(|()| crate::sys::close_inherited_fds())
+            {
                 embedded::log_error(log, &format!("setting up the container's stdio: {e}"));
                 return 1;
             }

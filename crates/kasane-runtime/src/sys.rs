@@ -1,5 +1,6 @@
 //! The runtime crate's only `unsafe` code: interface-flag ioctls that no safe wrapper offers,
-//! `fork` of a single-threaded process, and loading a compiled seccomp program.
+//! `fork` of a single-threaded process, closing what the fork inherited, and loading a
+//! compiled seccomp program.
 //!
 //! Owns: reading and setting a network interface's flags (`SIOCGIFFLAGS`/`SIOCSIFFLAGS`) in
 //! the calling thread's network namespace (callers reach this through
@@ -110,6 +111,22 @@ pub(crate) fn fork_single_threaded(child: impl FnOnce() -> i32) -> io::Result<ni
             unsafe { libc::_exit(code.unwrap_or(125)) }
         }
     }
+}
+
+/// In a forked child: closes every descriptor above stderr that the parent left open.
+///
+/// Why: the embedded runtime's container processes are forked from this child and keep its
+/// descriptors until they execute the command; the parent's monitor lock among them would
+/// make a dead monitor look alive. Sound only in a child that will use none of the parent's
+/// descriptors again (it ends with `_exit`, dropping nothing).
+pub(crate) fn close_inherited_fds() -> io::Result<()> {
+    // SAFETY: close_range only closes descriptors; the caller guarantees no live object of
+    // this process refers to those above 2 (see above).
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Installs `program` (classic BPF as libseccomp exports it: 8-byte little-endian
