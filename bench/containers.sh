@@ -9,13 +9,14 @@
 # with `--network none`, since their default bridges use private addresses. Timings are never
 # asserted. Everything lives under $W (default /var/tmp/kasane-bench-containers).
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 REPO=$PWD
 W=${W:-/var/tmp/kasane-bench-containers}
 RUNS=${RUNS:-30}
 OUT=$W/results
 mkdir -p "$W" "$OUT"
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+HF_WARMUP=2
 [ "$(id -u)" = 0 ] || { echo "run as root (containers need it)" >&2; exit 1; }
 
 need=()
@@ -59,35 +60,13 @@ rm -rf "$KROOT"
 $KASANE --root "$KROOT" load -q -i "$ARCHIVE" >/dev/null
 $PODMAN load -q -i "$ARCHIVE" >/dev/null
 
-DOCKER_CLIENT=$(command -v /usr/bin/docker || command -v docker || echo docker)
-DOCKER_OK=0
-DOCKER_DIR=$W/docker
-if command -v dockerd >/dev/null && [ "${NO_DOCKER:-0}" != 1 ]; then
-  mkdir -p "$DOCKER_DIR"
-  log "starting dockerd (private data root, no bridge, no iptables)"
-  dockerd --iptables=false --ip-forward=false --ip-masq=false --bridge=none \
-    --data-root "$DOCKER_DIR/data" --exec-root "$DOCKER_DIR/exec" --pidfile "$DOCKER_DIR/dockerd.pid" \
-    -H "unix://$DOCKER_DIR/docker.sock" >"$DOCKER_DIR/dockerd.log" 2>&1 &
-  DOCKERD_PID=$!
-  trap 'kill "$DOCKERD_PID" 2>/dev/null || true' EXIT
-  for _ in $(seq 150); do
-    if "$DOCKER_CLIENT" -H "unix://$DOCKER_DIR/docker.sock" version >/dev/null 2>&1; then DOCKER_OK=1; break; fi
-    sleep 0.2
-  done
+start_dockerd
+if [ -n "$DOCKERD_PID" ]; then
   if [ "$DOCKER_OK" = 1 ]; then
     "$DOCKER_CLIENT" -H "unix://$DOCKER_DIR/docker.sock" load -q -i "$ARCHIVE" >/dev/null || DOCKER_OK=0
   fi
   [ "$DOCKER_OK" = 1 ] || log "dockerd did not start or load; docker is left out (see $DOCKER_DIR/dockerd.log)"
 fi
-DOCKER="$DOCKER_CLIENT -H unix://$DOCKER_DIR/docker.sock"
-
-# hf NAME RUNS PREPARE COMMAND -> the median in seconds
-hf() {
-  local name=$1 runs=$2 prepare=$3 cmd=$4
-  hyperfine --shell=bash --style none --runs "$runs" --warmup 2 --prepare "$prepare" \
-    --export-json "$OUT/$name.json" "$cmd" >/dev/null 2>"$OUT/$name.err" || { echo "NaN"; return; }
-  jq -r '.results[0].median' "$OUT/$name.json"
-}
 
 declare -A T
 three() { # three NAME CLI EXTRA -> start 3 detached busybox containers

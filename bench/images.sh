@@ -9,6 +9,7 @@
 # caches), or back-to-back runs drift. The floor is `tar -x` of the same layer tars.
 # Everything heavy lives under $W (default /var/tmp/kasane-bench). Timings are never asserted.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 REPO=$PWD
 W=${W:-/var/tmp/kasane-bench}
@@ -16,6 +17,7 @@ RUNS=${RUNS:-5}
 FIX=$W/fixtures
 OUT=$W/results
 mkdir -p "$W" "$OUT"
+HF_WARMUP=1
 
 # Helpers run by hyperfine --prepare (through this script, so they see the same settings).
 if [ "${1:-}" = _flush ]; then sync; [ "${FLUSH:-1}" = 0 ] || echo 3 >/proc/sys/vm/drop_caches; exit 0; fi
@@ -29,7 +31,6 @@ if [ "${1:-}" = _wipe ]; then
   done
   exit 0
 fi
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 [ "$(id -u)" = 0 ] || { echo "run as root (podman's store, dropping caches)" >&2; exit 1; }
 
 need=()
@@ -57,33 +58,10 @@ PODMAN_ROOT=$W/podman
 podman_cmd() { echo "podman --root $PODMAN_ROOT/storage --runroot $PODMAN_ROOT/run --storage-driver overlay"; }
 KROOT=$W/kasane-root
 
-# Debian's client matches Debian's dockerd; a newer client elsewhere on PATH may not.
-DOCKER_CLIENT=$(command -v /usr/bin/docker || command -v docker || echo docker)
-DOCKER_OK=0
-DOCKER_DIR=$W/docker
-if command -v dockerd >/dev/null && [ "${NO_DOCKER:-0}" != 1 ]; then
-  mkdir -p "$DOCKER_DIR"
-  log "starting dockerd (private data root, no bridge, no iptables)"
-  dockerd --iptables=false --ip-forward=false --ip-masq=false --bridge=none \
-    --data-root "$DOCKER_DIR/data" --exec-root "$DOCKER_DIR/exec" --pidfile "$DOCKER_DIR/dockerd.pid" \
-    -H "unix://$DOCKER_DIR/docker.sock" >"$DOCKER_DIR/dockerd.log" 2>&1 &
-  DOCKERD_PID=$!
-  trap 'kill "$DOCKERD_PID" 2>/dev/null || true' EXIT
-  for _ in $(seq 150); do
-    if "$DOCKER_CLIENT" -H "unix://$DOCKER_DIR/docker.sock" version >/dev/null 2>&1; then DOCKER_OK=1; break; fi
-    sleep 0.2
-  done
-  [ "$DOCKER_OK" = 1 ] || log "dockerd did not start; docker is left out (see $DOCKER_DIR/dockerd.log)"
+start_dockerd
+if [ -n "$DOCKERD_PID" ] && [ "$DOCKER_OK" != 1 ]; then
+  log "dockerd did not start; docker is left out (see $DOCKER_DIR/dockerd.log)"
 fi
-DOCKER="$DOCKER_CLIENT -H unix://$DOCKER_DIR/docker.sock"
-
-# hf NAME RUNS PREPARE COMMAND  -> prints the median in seconds
-hf() {
-  local name=$1 runs=$2 prepare=$3 cmd=$4
-  hyperfine --shell=bash --style none --runs "$runs" --warmup 1 --prepare "$prepare" \
-    --export-json "$OUT/$name.json" "$cmd" >/dev/null 2>"$OUT/$name.err" || { echo "NaN"; return; }
-  jq -r '.results[0].median' "$OUT/$name.json"
-}
 
 declare -A T
 log "load: kasane"

@@ -138,33 +138,13 @@ impl Engine {
             "rootfs".into(),
             json!({ "type": "layers", "diff_ids": [diff_id.to_string()] }),
         );
-        let config_bytes = serde_json::to_vec(&Value::Object(config))
-            .map_err(|e| EngineError::InvalidArgument(format!("encoding image config: {e}")))?;
-        let config_desc = Descriptor::new(
-            media_type::OCI_CONFIG,
-            kasane_oci::Digest::sha256_of(&config_bytes),
-            config_bytes.len() as u64,
-        );
         let layer_desc = Descriptor::new(media_type::OCI_LAYER_TAR, diff_id.0.clone(), blob_size);
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": media_type::OCI_MANIFEST,
-            "config": config_desc,
-            "layers": [layer_desc],
-        });
-        let manifest_bytes = serde_json::to_vec(&manifest)
-            .map_err(|e| EngineError::InvalidArgument(format!("encoding manifest: {e}")))?;
-        let manifest_desc = Descriptor::new(
-            media_type::OCI_MANIFEST,
-            kasane_oci::Digest::sha256_of(&manifest_bytes),
-            manifest_bytes.len() as u64,
-        );
-        self.store_leased_blobs(
+        let (config_desc, manifest_desc) = self.store_image_blobs(
             lease,
-            &[
-                (&config_desc, &config_bytes),
-                (&manifest_desc, &manifest_bytes),
-            ],
+            config,
+            media_type::OCI_CONFIG,
+            media_type::OCI_MANIFEST,
+            std::slice::from_ref(&layer_desc),
         )?;
 
         let id = ImageId(config_desc.digest.clone());
@@ -189,15 +169,7 @@ impl Engine {
                 blob_size,
             }],
         };
-        let tag_time = jiff::Timestamp::now().to_string();
-        self.metadata.write(|tx| {
-            tx.insert_image(&record)?;
-            if let Some(r) = reference {
-                tx.set_tag(&r.to_string(), &id)?;
-                tx.set_last_tag_time(&id, &tag_time)?;
-            }
-            Ok(())
-        })?;
+        self.insert_image_tagged(&record, reference)?;
         Ok(id)
     }
 

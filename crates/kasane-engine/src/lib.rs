@@ -33,6 +33,7 @@ mod changes;
 mod check;
 mod gc;
 mod import;
+mod new_image;
 mod remove;
 mod resolve;
 mod usage;

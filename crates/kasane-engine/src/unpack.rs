@@ -774,28 +774,6 @@ pub(crate) fn copy_blob(
 }
 
 /// Writes bytes already verified against `desc` (a manifest or config) into `dst`.
-impl Engine {
-    /// Stores small blobs made here (an image's config and manifest), each added to `lease`
-    /// first so that a concurrent collection keeps them until an image row refers to them.
-    pub(crate) fn store_leased_blobs(
-        &mut self,
-        lease: &crate::lease::Lease,
-        blobs: &[(&Descriptor, &[u8])],
-    ) -> Result<()> {
-        for (d, _) in blobs {
-            lease.add(
-                &mut self.metadata,
-                kasane_store::metadata::LeaseResource::Blob,
-                &d.digest.to_string(),
-            )?;
-        }
-        for (d, bytes) in blobs {
-            write_small_blob(&*self.store, d, bytes)?;
-        }
-        Ok(())
-    }
-}
-
 pub(crate) fn write_small_blob(
     dst: &dyn Ingester,
     desc: &Descriptor,

@@ -534,9 +534,8 @@ pub fn read_logs(
         stdout,
         stderr,
         timestamps: opts.timestamps,
-    };
-    let in_window = |e: &Entry| {
-        opts.since.is_none_or(|s| e.time >= s) && opts.until.is_none_or(|u| e.time <= u)
+        since: opts.since,
+        until: opts.until,
     };
 
     // What is in the file now: docker takes the last N entries, then filters them by time.
@@ -557,18 +556,12 @@ pub fn read_logs(
             if !running {
                 reader.finish(&mut keep)?;
             }
-            for e in last.into_iter().filter(|e| in_window(e)) {
-                printer.print(e)?;
+            for e in last {
+                printer.print_in_window(e)?;
             }
         }
         None => {
-            let mut each = |e: Entry| -> Result<(), LogError> {
-                if in_window(&e) {
-                    printer.print(e)
-                } else {
-                    Ok(())
-                }
-            };
+            let mut each = |e: Entry| printer.print_in_window(e);
             reader.read_available(&mut each)?;
             if !running {
                 reader.finish(&mut each)?;
@@ -585,13 +578,7 @@ pub fn read_logs(
         // Checked before reading: whatever the container wrote before it stopped is in the
         // file by now, so this read drains it.
         running = still_running();
-        let mut each = |e: Entry| -> Result<(), LogError> {
-            if in_window(&e) {
-                printer.print(e)
-            } else {
-                Ok(())
-            }
-        };
+        let mut each = |e: Entry| printer.print_in_window(e);
         reader.read_available(&mut each)?;
         if !running {
             reader.finish(&mut each)?;
@@ -606,9 +593,21 @@ struct Printer<'a> {
     stdout: &'a mut dyn Write,
     stderr: &'a mut dyn Write,
     timestamps: bool,
+    /// `--since`: entries before it are skipped.
+    since: Option<Timestamp>,
+    /// `--until`: entries after it are skipped.
+    until: Option<Timestamp>,
 }
 
 impl Printer<'_> {
+    /// Prints `e` if its time is within `--since`/`--until` (both inclusive); the one filter
+    /// for what is in the file and what follows.
+    fn print_in_window(&mut self, e: Entry) -> Result<(), LogError> {
+        let in_window =
+            self.since.is_none_or(|s| e.time >= s) && self.until.is_none_or(|u| e.time <= u);
+        if in_window { self.print(e) } else { Ok(()) }
+    }
+
     fn print(&mut self, e: Entry) -> Result<(), LogError> {
         let out: &mut dyn Write = match e.stream {
             Stream::Stdout => &mut *self.stdout,

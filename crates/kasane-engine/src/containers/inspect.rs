@@ -2,7 +2,7 @@
 
 use kasane_oci::{ImageConfig, ImageId};
 use kasane_runtime::ports::{PortMapping, Protocol, parse_expose};
-use kasane_store::metadata::ContainerRecord;
+use kasane_store::metadata::{ContainerRecord, ImageRecord};
 use serde_json::{Value, json};
 
 use super::ContainerOptions;
@@ -60,26 +60,18 @@ pub fn display_command(args: &[String]) -> String {
 }
 
 impl Engine {
-    /// The command a container runs, from its image and options.
-    fn container_args(&mut self, record: &ContainerRecord, opts: &ContainerOptions) -> Vec<String> {
-        let config = self
-            .image_record(&record.image)
-            .and_then(|img| self.config_of(&img))
-            .map(|(c, _)| c)
-            .ok();
-        let image = config.as_ref().and_then(|c| c.config.as_ref());
-        let run = kasane_runtime::RunOptions {
-            cmd: opts.cmd.clone(),
-            entrypoint: opts.entrypoint.clone(),
-            init: opts.init,
-            ..Default::default()
-        };
-        kasane_runtime::spec::process_args(
-            image.and_then(|c| c.entrypoint.as_deref()),
-            image.and_then(|c| c.cmd.as_deref()),
-            &run,
-        )
-        .unwrap_or_default()
+    /// The container's image row and its config, each read once per container (`None` when
+    /// the image or its config cannot be read: the container is still listed).
+    fn image_and_config(
+        &mut self,
+        record: &ContainerRecord,
+    ) -> (Option<ImageRecord>, Option<ImageConfig>) {
+        let image = self.image_record(&record.image).ok();
+        let config = image
+            .as_ref()
+            .and_then(|i| self.config_of(i).ok())
+            .map(|(c, _)| c);
+        (image, config)
     }
 
     /// `ps`: every container (`all`) or the running ones, newest first.
@@ -105,12 +97,8 @@ impl Engine {
         size: bool,
     ) -> Result<ContainerSummary> {
         let opts = self.container_options(&record)?;
-        let args = self.container_args(&record, &opts);
-        let image_config = self
-            .image_record(&record.image)
-            .and_then(|img| self.config_of(&img))
-            .map(|(c, _)| c)
-            .ok();
+        let (image, image_config) = self.image_and_config(&record);
+        let args = container_args(image_config.as_ref(), &opts);
         let exposed = exposed_ports(image_config.as_ref());
         let ports = if state.is_running() {
             state.ports.clone()
@@ -122,7 +110,7 @@ impl Engine {
                 .ok()
                 .and_then(|s| self.snapshots.usage(&s).ok())
                 .map(|u| u.size);
-            let root = self.image_record(&record.image).ok().map(|i| i.size);
+            let root = image.as_ref().map(|i| i.size);
             (rw, root)
         } else {
             (None, None)
@@ -157,13 +145,9 @@ impl Engine {
         let record = self.find_container(name)?;
         let state = self.container_state(&record)?;
         let opts = self.container_options(&record)?;
-        let args = self.container_args(&record, &opts);
+        let (image, config) = self.image_and_config(&record);
+        let args = container_args(config.as_ref(), &opts);
         let paths = self.container_paths(&record.id);
-        let image = self.image_record(&record.image).ok();
-        let config = image
-            .as_ref()
-            .and_then(|i| self.config_of(i).ok())
-            .map(|(c, _)| c);
         let image_cfg = config.as_ref().and_then(|c| c.config.as_ref());
         let zero = "0001-01-01T00:00:00Z";
 
@@ -359,6 +343,23 @@ impl Engine {
         });
         Ok(doc)
     }
+}
+
+/// The command a container runs, from its image's config and its options.
+fn container_args(config: Option<&ImageConfig>, opts: &ContainerOptions) -> Vec<String> {
+    let image = config.and_then(|c| c.config.as_ref());
+    let run = kasane_runtime::RunOptions {
+        cmd: opts.cmd.clone(),
+        entrypoint: opts.entrypoint.clone(),
+        init: opts.init,
+        ..Default::default()
+    };
+    kasane_runtime::spec::process_args(
+        image.and_then(|c| c.entrypoint.as_deref()),
+        image.and_then(|c| c.cmd.as_deref()),
+        &run,
+    )
+    .unwrap_or_default()
 }
 
 /// The image's `ExposedPorts`, parsed; unparsable keys are skipped.

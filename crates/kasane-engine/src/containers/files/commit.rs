@@ -49,7 +49,12 @@ impl Engine {
         })?;
 
         let lease = Lease::take(&mut self.metadata)?;
-        let result = self.commit_leased(&record, &copts, &image, doc, opts, &lease);
+        let result = self
+            .commit_leased(&record, &copts, &image, doc, opts, &lease)
+            .and_then(|new_image| {
+                self.insert_image_tagged(&new_image, reference.as_ref())?;
+                Ok(new_image.id)
+            });
         let released = lease.release(&mut self.metadata);
         if result.is_err()
             && let Err(e) = self.gc()
@@ -58,17 +63,11 @@ impl Engine {
         }
         let id = result?;
         released?;
-        if let Some(r) = &reference {
-            let tag_time = now_rfc3339();
-            self.metadata.write(|tx| {
-                tx.set_tag(&r.to_string(), &id)?;
-                tx.set_last_tag_time(&id, &tag_time)?;
-                Ok(())
-            })?;
-        }
         Ok(id)
     }
 
+    /// Writes the layer, config and manifest of the committed image under `lease` and
+    /// unpacks it; returns the image's row, not yet written.
     fn commit_leased(
         &mut self,
         record: &ContainerRecord,
@@ -77,7 +76,7 @@ impl Engine {
         mut doc: Map<String, Value>,
         opts: &CommitOptions,
         lease: &Lease,
-    ) -> Result<ImageId> {
+    ) -> Result<ImageRecord> {
         let base_cfg = doc
             .get("config")
             .and_then(Value::as_object)
@@ -167,13 +166,6 @@ impl Engine {
                 media_type::OCI_LAYER_TAR_GZIP,
             )
         };
-        let config_bytes = serde_json::to_vec(&Value::Object(doc))
-            .map_err(|e| EngineError::InvalidArgument(format!("encoding image config: {e}")))?;
-        let config_desc = kasane_oci::Descriptor::new(
-            config_type,
-            Digest::sha256_of(&config_bytes),
-            config_bytes.len() as u64,
-        );
         let mut layers: Vec<kasane_oci::Descriptor> = image
             .layers
             .iter()
@@ -192,26 +184,8 @@ impl Engine {
                 blob_size,
             ));
         }
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": manifest_type,
-            "config": config_desc,
-            "layers": layers,
-        });
-        let manifest_bytes = serde_json::to_vec(&manifest)
-            .map_err(|e| EngineError::InvalidArgument(format!("encoding manifest: {e}")))?;
-        let manifest_desc = kasane_oci::Descriptor::new(
-            manifest_type,
-            Digest::sha256_of(&manifest_bytes),
-            manifest_bytes.len() as u64,
-        );
-        self.store_leased_blobs(
-            lease,
-            &[
-                (&config_desc, &config_bytes),
-                (&manifest_desc, &manifest_bytes),
-            ],
-        )?;
+        let (_, manifest_desc) =
+            self.store_image_blobs(lease, doc, config_type, manifest_type, &layers)?;
 
         // The new layer's snapshot: unpacked from the store like any pulled image, so chain
         // IDs, layer rows and sizes are computed in one place.
@@ -220,10 +194,7 @@ impl Engine {
         let unpacked = self.unpack_manifest(&*store, &manifest_desc, &subject, lease, None)?;
         let mut new_image = unpacked.record;
         new_image.parent = Some(image.id.clone());
-        let id = new_image.id.clone();
-        self.metadata
-            .write(|tx| tx.insert_image(&new_image).map(drop))?;
-        Ok(id)
+        Ok(new_image)
     }
 
     /// Writes the container's change set as a gzip layer blob; returns (DiffID, blob digest,
