@@ -194,8 +194,8 @@ pub struct ExecRequest<'a> {
 
 /// The low-level operations on one container, keyed by id, given an OCI bundle.
 ///
-/// Implementations must be callable from a multi-threaded process (the embedded youki
-/// is reached through a single-threaded child process for that reason).
+/// Implementations must be callable from a multi-threaded process (the embedded youki's
+/// `create` forks only a single-threaded caller, and otherwise runs as `kasane runtime`).
 pub trait Runtime: Send + Sync {
     /// Short name for messages and `inspect` (`kasane`, `crun`, `runc`, or the path).
     fn name(&self) -> &str;
