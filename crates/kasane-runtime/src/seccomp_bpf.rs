@@ -69,7 +69,11 @@ pub(crate) fn prepare(
     let Some(capabilities) = process.capabilities().clone() else {
         return Ok(None);
     };
-    if process.no_new_privileges() == Some(true) || !reproducible(&seccomp) {
+    // The executor restores exactly these sets; one left unset would keep the widened one.
+    let complete = capabilities.bounding().is_some()
+        && capabilities.permitted().is_some()
+        && capabilities.effective().is_some();
+    if !complete || process.no_new_privileges() == Some(true) || !reproducible(&seccomp) {
         return Ok(None);
     }
     let program = cached_program(&seccomp, cache_dir)?;
@@ -383,6 +387,84 @@ mod tests {
         assert!(checked(&std::fs::read(&entry).unwrap()).is_none());
         assert_eq!(cached_program(&profile, dir.path()).unwrap(), program);
         assert_eq!(std::fs::read(&entry).unwrap(), bytes);
+    }
+
+    fn spec_with_profile() -> Spec {
+        let mut spec = Spec::default();
+        let mut linux = spec.linux().clone().unwrap_or_default();
+        linux.set_seccomp(Some(default_profile()));
+        spec.set_linux(Some(linux));
+        // oci-spec's default process sets no_new_privs, as runc's template; docker does not.
+        let mut process = spec.process().clone().unwrap();
+        process.set_no_new_privileges(None);
+        spec.set_process(Some(process));
+        spec
+    }
+
+    #[test]
+    fn youki_gets_the_spec_without_the_profile_and_with_the_loader_capabilities() {
+        let spec = spec_with_profile();
+        let dir = tempfile::tempdir().unwrap();
+        let p = prepare(&spec, Path::new("/bundle"), dir.path())
+            .unwrap()
+            .expect("fast path");
+        assert!(p.spec.linux().as_ref().unwrap().seccomp().is_none());
+        let widened = p
+            .spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .clone()
+            .unwrap();
+        let original = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .clone()
+            .unwrap();
+        for set in [widened.bounding(), widened.permitted(), widened.effective()] {
+            let set = set.as_ref().unwrap();
+            assert!(LOADER_CAPABILITIES.iter().all(|c| set.contains(c)));
+        }
+        assert_eq!(widened.inheritable(), original.inheritable());
+        assert_eq!(widened.ambient(), original.ambient());
+        assert_eq!(p.executor.capabilities, original);
+        assert_eq!(
+            p.spec.root().as_ref().unwrap().path(),
+            Path::new("/bundle/rootfs")
+        );
+    }
+
+    #[test]
+    fn incomplete_capabilities_and_no_new_privs_take_youkis_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spec = spec_with_profile();
+        let mut process = spec.process().clone().unwrap();
+        let mut caps = process.capabilities().clone().unwrap();
+        caps.set_effective(None);
+        process.set_capabilities(Some(caps));
+        spec.set_process(Some(process));
+        assert!(
+            prepare(&spec, Path::new("/b"), dir.path())
+                .unwrap()
+                .is_none()
+        );
+        let mut spec = spec_with_profile();
+        let mut process = spec.process().clone().unwrap();
+        process.set_no_new_privileges(Some(true));
+        spec.set_process(Some(process));
+        assert!(
+            prepare(&spec, Path::new("/b"), dir.path())
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            prepare(&Spec::default(), Path::new("/b"), dir.path())
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
