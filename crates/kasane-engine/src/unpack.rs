@@ -219,7 +219,14 @@ impl Engine {
                 p(&UnpackEvent::Waiting(&job.desc));
             }
         }
-        let applied = match run_jobs(&ctx, src, &jobs, subject) {
+        let started = std::time::Instant::now();
+        let applied = run_jobs(&ctx, src, &jobs, subject);
+        tracing::debug!(
+            "{subject}: {} layer(s) applied in {:?}",
+            jobs.len(),
+            started.elapsed()
+        );
+        let applied = match applied {
             Ok(a) => a,
             Err(e) => {
                 for job in &jobs {
@@ -263,6 +270,8 @@ impl Engine {
                 self.discard_snapshot(&job.snapshot);
             }
         }
+
+        tracing::debug!("{subject}: committed after {:?}", started.elapsed());
 
         // Image size: the sum of its layers' unpacked sizes.
         let mut size = 0u64;
@@ -432,6 +441,7 @@ fn apply_job(ctx: &Ctx<'_>, src: &dyn Provider, job: &LayerJob, subject: &str) -
         layer: job.desc.digest.to_string(),
         source: e,
     };
+    let started = std::time::Instant::now();
     let dir = ctx.snapshots.prepare_layer(&job.snapshot, &job.parents)?;
     // The writer comes first: it waits while another process writes the same blob, which is
     // then read from the store instead of fetched again. A partial ingest left by an
@@ -584,7 +594,13 @@ fn apply_job(ctx: &Ctx<'_>, src: &dyn Provider, job: &LayerJob, subject: &str) -
         w.commit_witnessed(digest)
             .map_err(|e| EngineError::invalid_image(subject, e))?;
     }
+    let applied_at = started.elapsed();
     let fingerprint = kasane_snapshot::fingerprint(&dir)?;
+    tracing::debug!(
+        "layer {}: {size} bytes applied in {applied_at:?}, fingerprinted in {:?}",
+        job.desc.digest,
+        started.elapsed() - applied_at
+    );
     if let Some(p) = ctx.progress {
         p(&UnpackEvent::Done(&job.desc));
     }
