@@ -401,6 +401,15 @@ mod tests {
         spec
     }
 
+    fn capabilities_of(spec: &Spec) -> LinuxCapabilities {
+        spec.process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .clone()
+            .unwrap()
+    }
+
     #[test]
     fn youki_gets_the_spec_without_the_profile_and_with_the_loader_capabilities() {
         let spec = spec_with_profile();
@@ -409,21 +418,8 @@ mod tests {
             .unwrap()
             .expect("fast path");
         assert!(p.spec.linux().as_ref().unwrap().seccomp().is_none());
-        let widened = p
-            .spec
-            .process()
-            .as_ref()
-            .unwrap()
-            .capabilities()
-            .clone()
-            .unwrap();
-        let original = spec
-            .process()
-            .as_ref()
-            .unwrap()
-            .capabilities()
-            .clone()
-            .unwrap();
+        let widened = capabilities_of(&p.spec);
+        let original = capabilities_of(&spec);
         for set in [widened.bounding(), widened.permitted(), widened.effective()] {
             let set = set.as_ref().unwrap();
             assert!(LOADER_CAPABILITIES.iter().all(|c| set.contains(c)));
