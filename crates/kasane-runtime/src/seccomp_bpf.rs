@@ -30,7 +30,7 @@ use oci_spec::runtime::{
 const LOADER_CAPABILITIES: [Capability; 2] = [Capability::SysAdmin, Capability::Setpcap];
 
 /// Bumped when the compilation below changes, so old cache entries are not used.
-const CACHE_FORMAT: &str = "kasane-seccomp-bpf-1";
+const CACHE_FORMAT: &str = "kasane-seccomp-bpf-2";
 
 /// The spec to give youki and the executor that applies the profile taken out of it.
 pub(crate) struct Prepared {
@@ -163,32 +163,28 @@ fn cached_program(seccomp: &LinuxSeccomp, cache_dir: &Path) -> Result<Vec<u8>, S
     Ok(program)
 }
 
+/// Bytes of the trailer after the program: its sha256 as hex text.
+const TRAILER: usize = 64;
+
 /// The program in a cache entry whose trailing digest matches it.
 fn checked(entry: &[u8]) -> Option<&[u8]> {
-    let split = entry.len().checked_sub(32)?;
+    let split = entry.len().checked_sub(TRAILER)?;
     let (program, digest) = entry.split_at(split);
     let valid = !program.is_empty()
         && program.len().is_multiple_of(8)
-        && kasane_oci::Digest::sha256_of(program).hex() == hex(digest);
+        && kasane_oci::Digest::sha256_of(program).hex().as_bytes() == digest;
     valid.then_some(program)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Writes a cache entry (the program, then its sha256) by temp file and rename.
+/// Writes a cache entry (the program, then its sha256 in hex) by temp file and rename.
 fn store(path: &Path, program: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let digest = kasane_oci::Digest::sha256_of(program);
-    let raw: Vec<u8> = (0..digest.hex().len() / 2)
-        .filter_map(|i| u8::from_str_radix(&digest.hex()[2 * i..2 * i + 2], 16).ok())
-        .collect();
     let tmp: PathBuf = path.with_extension(format!("tmp-{}", std::process::id()));
     let written = std::fs::File::create(&tmp).and_then(|mut f| {
         f.write_all(program)?;
-        f.write_all(&raw)
+        f.write_all(digest.hex().as_bytes())
     });
     match written.and_then(|()| std::fs::rename(&tmp, path)) {
         Ok(()) => Ok(()),
