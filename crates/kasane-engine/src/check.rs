@@ -16,7 +16,7 @@ use kasane_oci::{Digest, ImageId};
 use kasane_store::gc::mark;
 
 use crate::Engine;
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 
 /// What `system check` found (and, with repair, did).
 #[derive(Debug, Clone, Default)]
@@ -166,6 +166,12 @@ impl Engine {
                 .leftovers
                 .push(format!("unfinished ingest {}", ingest.reference.as_str()));
         }
+        let volume_leftovers = self.volume_leftovers();
+        for dir in &volume_leftovers {
+            report
+                .leftovers
+                .push(format!("half-removed volume {}", dir.display()));
+        }
 
         if repair {
             for digest in &bad_blobs {
@@ -200,6 +206,13 @@ impl Engine {
                 + gc.orphan_snapshots
                 + gc.dead_leases
                 + gc.ingests;
+            for dir in &volume_leftovers {
+                std::fs::remove_dir_all(dir)
+                    .map_err(|e| EngineError::io(format!("removing {}", dir.display()), e))?;
+                report
+                    .repaired
+                    .push(format!("removed half-removed volume {}", dir.display()));
+            }
             if cleaned > 0 {
                 report.repaired.push(format!(
                     "removed {cleaned} leftovers of interrupted operations"

@@ -33,6 +33,17 @@ pub enum EngineError {
     /// No container matches the name or ID.
     #[error("No such container: {0}")]
     NoSuchContainer(String),
+    /// No volume has the name.
+    #[error("get {0}: no such volume")]
+    NoSuchVolume(String),
+    /// A volume cannot be removed while containers name it.
+    #[error("remove {name}: volume is in use - [{}]", containers.join(", "))]
+    VolumeInUse {
+        /// The volume.
+        name: String,
+        /// The ids of the containers that name it.
+        containers: Vec<String>,
+    },
     /// The OCI runtime failed (create, start, exec…); `exit_code` is docker's 125/126/127.
     #[error(transparent)]
     Runtime(#[from] kasane_runtime::RuntimeError),
@@ -108,13 +119,14 @@ impl EngineError {
         match self {
             EngineError::NoSuchImage(_)
             | EngineError::NotFound(_)
-            | EngineError::NoSuchContainer(_) => ErrorKind::NotFound,
+            | EngineError::NoSuchContainer(_)
+            | EngineError::NoSuchVolume(_) => ErrorKind::NotFound,
             EngineError::Runtime(_) => ErrorKind::Internal,
             EngineError::Spec(_) => ErrorKind::InvalidArgument,
             EngineError::AmbiguousId(_) | EngineError::InvalidArgument(_) => {
                 ErrorKind::InvalidArgument
             }
-            EngineError::Conflict(_) => ErrorKind::Conflict,
+            EngineError::Conflict(_) | EngineError::VolumeInUse { .. } => ErrorKind::Conflict,
             EngineError::InvalidImage { .. } | EngineError::Unpack { .. } => {
                 ErrorKind::InvalidArgument
             }

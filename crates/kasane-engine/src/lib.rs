@@ -27,6 +27,7 @@ pub mod manifest_list;
 pub mod pull;
 pub mod push;
 pub mod unpack;
+pub mod volumes;
 
 mod archive_io;
 mod changes;

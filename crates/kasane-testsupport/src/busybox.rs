@@ -201,7 +201,12 @@ pub fn nginx_html_layer() -> Layer {
         .build()
 }
 
-fn base_builder() -> ImageBuilder {
+/// The busybox image's builder before its `Cmd`: one layer, `Env PATH=…`, the host's
+/// platform. Tests add layers and config to make variants (an image with a `VOLUME`).
+///
+/// # Panics
+/// If busybox is not [`available`].
+pub fn base_builder() -> ImageBuilder {
     let (arch, variant) = host_platform();
     ImageBuilder::new()
         .platform("linux", arch, variant)

@@ -77,6 +77,10 @@ pub struct VolumeSpec {
     pub read_only: bool,
     /// Extra options (tmpfs `size=64m`).
     pub options: Vec<String>,
+    /// A volume kasane named for this container (`-v /path`, an image `VOLUME`): `rm -v`
+    /// and `--rm` remove it. The CLI leaves `source` empty; create names it.
+    #[serde(default)]
+    pub anonymous: bool,
 }
 
 /// Everything `run`/`create` decide about a container, kept in the metadata as JSON.
@@ -241,6 +245,7 @@ impl Engine {
     /// `NoSuchImage`; a name in use (`Conflict`, docker's message); bad options.
     pub fn create_container(&mut self, opts: &ContainerOptions) -> Result<ContainerRecord> {
         opts.network_mode()?;
+        let mut destinations = std::collections::HashSet::new();
         for v in &opts.volumes {
             if !v.destination.starts_with('/') {
                 return Err(EngineError::InvalidArgument(format!(
@@ -248,8 +253,33 @@ impl Engine {
                     v.destination
                 )));
             }
+            let dest = v.destination.trim_end_matches('/');
+            if !destinations.insert(if dest.is_empty() { "/" } else { dest }) {
+                return Err(EngineError::InvalidArgument(format!(
+                    "Duplicate mount point: {}",
+                    v.destination
+                )));
+            }
         }
         let (image, _) = self.resolve_image(&opts.image)?;
+        let mut opts = opts.clone();
+        let (image_config, _) = self.config_of(&image)?;
+        add_image_volumes(&mut opts, &image_config);
+        // Volumes are made (and anonymous ones named) now, as docker does, and under the
+        // volumes lock until the row names them, so that no `volume rm` takes them away.
+        let _volumes_lock = if opts.volumes.iter().any(|v| v.kind == "volume") {
+            Some(self.lock_volumes()?)
+        } else {
+            None
+        };
+        for v in opts.volumes.iter_mut().filter(|v| v.kind == "volume") {
+            if v.source.is_empty() {
+                v.source = crate::volumes::anonymous_volume_name();
+                v.anonymous = true;
+            }
+            self.ensure_volume(&v.source, BTreeMap::new(), v.anonymous)?;
+        }
+        let opts = &opts;
         let config = serde_json::to_string(opts).map_err(|e| {
             EngineError::InvalidArgument(format!("container options do not serialise: {e}"))
         })?;
@@ -317,6 +347,33 @@ impl Engine {
             out.push(snap_id(&rec.snapshot_id)?);
         }
         Ok(out)
+    }
+}
+
+/// Adds an anonymous volume for each `VOLUME` of the image that no `-v`/`--mount` of the
+/// user covers (docker does the same; the image's files there are copied in at start).
+fn add_image_volumes(opts: &mut ContainerOptions, config: &kasane_oci::ImageConfig) {
+    let Some(volumes) = config.config.as_ref().and_then(|c| c.volumes.as_ref()) else {
+        return;
+    };
+    for dest in volumes.keys() {
+        let clean = |p: &str| p.trim_end_matches('/').to_owned();
+        if !dest.starts_with('/')
+            || opts
+                .volumes
+                .iter()
+                .any(|v| clean(&v.destination) == clean(dest))
+        {
+            continue;
+        }
+        opts.volumes.push(VolumeSpec {
+            kind: "volume".into(),
+            source: String::new(),
+            destination: dest.clone(),
+            read_only: false,
+            options: Vec::new(),
+            anonymous: true,
+        });
     }
 }
 

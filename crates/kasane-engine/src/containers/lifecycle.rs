@@ -227,32 +227,23 @@ impl Engine {
         Ok(record)
     }
 
-    /// Removes the anonymous volumes (`-v /path`, named by 64 hex digits) of a removed
-    /// container that no other container mounts (`rm -v`, `--rm`).
+    /// Removes the anonymous volumes (`-v /path`, image `VOLUME`s) of a removed container
+    /// that no other container names (`rm -v`, `--rm`); named volumes stay, as in docker.
     pub(crate) fn remove_anonymous_volumes(&mut self, record: &ContainerRecord) -> Result<()> {
         let Ok(opts) = self.container_options(record) else {
             return Ok(());
         };
-        let others = self.container_records()?;
+        let _lock = self.lock_volumes()?;
+        let users = self.volume_users()?;
         for v in opts.volumes.iter().filter(|v| v.kind == "volume") {
-            let anonymous = v.source.len() == 64 && v.source.bytes().all(|b| b.is_ascii_hexdigit());
-            let used = others.iter().filter(|c| c.id != record.id).any(|c| {
-                self.container_options(c).is_ok_and(|o| {
-                    o.volumes
-                        .iter()
-                        .any(|w| w.kind == "volume" && w.source == v.source)
-                })
-            });
-            if anonymous && !used {
-                let dir = self.volumes_dir().join(&v.source);
-                if let Err(e) = std::fs::remove_dir_all(&dir)
-                    && e.kind() != std::io::ErrorKind::NotFound
-                {
-                    return Err(EngineError::io(
-                        format!("removing volume {}", dir.display()),
-                        e,
-                    ));
-                }
+            let used = users
+                .get(&v.source)
+                .is_some_and(|ids| ids.iter().any(|id| *id != record.id));
+            // Containers of older kasane versions did not record `anonymous`; their
+            // generated volumes have no `volume.json` and 64 hex digits for a name.
+            let ours = v.anonymous || self.is_legacy_generated_volume(&v.source);
+            if ours && !used {
+                self.delete_volume_dir(&v.source)?;
             }
         }
         Ok(())

@@ -25,6 +25,7 @@ mod inspect;
 mod lifecycle;
 pub mod monitor;
 mod names;
+pub(crate) use names::new_id;
 mod rootfs;
 mod state;
 
@@ -94,11 +95,6 @@ impl Engine {
     /// below it are limited to 107 bytes.
     pub fn run_root(&self) -> PathBuf {
         self.root.join("run")
-    }
-
-    /// Named volumes' directory.
-    pub(crate) fn volumes_dir(&self) -> PathBuf {
-        self.root.join("volumes")
     }
 
     /// The files of container `id`.

@@ -11,13 +11,13 @@ pub struct InspectArgs {
     /// Format output using a custom template: 'json' or a Go template
     #[arg(short, long)]
     format: Option<String>,
-    /// Return JSON for specified type: container or image
+    /// Return JSON for specified type: container, image or volume
     #[arg(long = "type")]
     kind: Option<String>,
     /// Display total file sizes if the type is container
     #[arg(short, long)]
     size: bool,
-    /// Images to inspect
+    /// Containers, images or volumes to inspect
     #[arg(required = true, value_name = "NAME|ID")]
     names: Vec<String>,
 }
@@ -31,28 +31,24 @@ pub fn run(g: &GlobalOptions, a: InspectArgs) -> anyhow::Result<u8> {
         }
         Err(e) => return Err(e.into()),
     };
-    if let Some(k) = a.kind.as_deref()
-        && k != "image"
-        && k != "container"
-    {
-        anyhow::bail!("\"{k}\" is not a valid value for --type");
-    }
-    let (containers, images) = match a.kind.as_deref() {
-        Some("image") => (false, true),
-        Some("container") => (true, false),
-        _ => (true, true),
+    let (containers, images, volumes) = match a.kind.as_deref() {
+        None => (true, true, true),
+        Some("container") => (true, false, false),
+        Some("image") => (false, true, false),
+        Some("volume") => (false, false, true),
+        Some(k) => anyhow::bail!("\"{k}\" is not a valid value for --type"),
     };
     let mut engine = open_engine(g)?;
     let mut objects = Vec::new();
     let mut missing = Vec::new();
-    let mut any_container = false;
+    let mut hints = None;
     for name in &a.names {
         // docker looks for a container first, then an image.
         if containers {
             match engine.inspect_container(name, a.size) {
                 Ok(doc) => {
                     objects.push(doc);
-                    any_container = true;
+                    hints.get_or_insert_with(Hints::new);
                     continue;
                 }
                 Err(kasane_engine::EngineError::NoSuchContainer(_)) => {}
@@ -63,19 +59,28 @@ pub fn run(g: &GlobalOptions, a: InspectArgs) -> anyhow::Result<u8> {
             match engine.image_details(name) {
                 Ok(d) => {
                     objects.push(image_inspect(&d));
+                    hints.get_or_insert_with(Hints::image_inspect);
                     continue;
                 }
                 Err(kasane_engine::EngineError::NoSuchImage(_)) => {}
                 Err(e) => return Err(e.into()),
             }
         }
+        if volumes {
+            match engine.volume(name) {
+                Ok(v) => {
+                    objects.push(super::volume::inspect_json(&v));
+                    hints.get_or_insert_with(super::volume::inspect_hints);
+                    continue;
+                }
+                Err(kasane_engine::EngineError::NoSuchVolume(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         missing.push(name.clone());
     }
-    let hints = if any_container {
-        Hints::new()
-    } else {
-        Hints::image_inspect()
-    };
+    // Templates see the first object's kind, as with docker's typed inspects.
+    let hints = hints.unwrap_or_else(Hints::image_inspect);
     let out = render_inspect(&format, &objects, &hints);
     print!("{}", out.stdout);
     let mut failed = !out.errors.is_empty();

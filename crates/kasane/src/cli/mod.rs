@@ -20,6 +20,7 @@ mod run;
 mod save;
 mod system;
 mod tag;
+mod volume;
 
 use std::path::PathBuf;
 
@@ -61,7 +62,7 @@ pub enum Command {
     /// List images
     #[command(visible_alias = "image-ls")]
     Images(images::ImagesArgs),
-    /// Return low-level information on images
+    /// Return low-level information on containers, images and volumes
     Inspect(inspect::InspectArgs),
     /// Show the history of an image
     History(history::HistoryArgs),
@@ -127,6 +128,9 @@ pub enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
     /// The container monitor (internal)
     #[command(name = "__monitor", hide = true)]
     Monitor(container::MonitorArgs),
@@ -299,6 +303,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             container_files::top(g, a)
         }
         Command::Container(ContainerCommand::Prune(a)) => prune::containers(g, a),
+        Command::Volume(c) => volume::run(g, c),
         Command::Monitor(a) => container::monitor(g, a),
     }
 }

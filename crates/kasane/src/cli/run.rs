@@ -271,6 +271,7 @@ fn options(a: &ContainerArgs) -> anyhow::Result<ContainerOptions> {
                 .filter(|o| !o.is_empty())
                 .map(str::to_owned)
                 .collect(),
+            anonymous: false,
         });
     }
     let mut publish = Vec::new();
@@ -381,10 +382,11 @@ fn parse_volume(v: &str) -> anyhow::Result<VolumeSpec> {
     if source.is_empty() {
         return Ok(VolumeSpec {
             kind: "volume".into(),
-            source: anonymous_volume_name(),
+            source: String::new(),
             destination: dest.to_owned(),
             read_only,
             options: Vec::new(),
+            anonymous: true,
         });
     }
     if source.starts_with('/') || source.starts_with('.') || source.starts_with('~') {
@@ -396,36 +398,18 @@ fn parse_volume(v: &str) -> anyhow::Result<VolumeSpec> {
             destination: dest.to_owned(),
             read_only,
             options: Vec::new(),
+            anonymous: false,
         });
     }
-    if !source
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-    {
-        anyhow::bail!(
-            "\"{source}\" includes invalid characters for a local volume name, only \
-             \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host \
-             directory, use absolute path"
-        );
-    }
+    kasane_engine::volumes::validate_volume_name(source)?;
     Ok(VolumeSpec {
         kind: "volume".into(),
         source: source.to_owned(),
         destination: dest.to_owned(),
         read_only,
         options: Vec::new(),
+        anonymous: false,
     })
-}
-
-fn anonymous_volume_name() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut out = String::new();
-    for i in 0..4u64 {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(i);
-        out.push_str(&format!("{:016x}", h.finish()));
-    }
-    out
 }
 
 /// `--mount type=bind,source=/a,target=/b[,readonly]`.
@@ -465,15 +449,12 @@ fn parse_mount(m: &str) -> anyhow::Result<VolumeSpec> {
             }
             source = abs.display().to_string();
         }
-        "volume" => {
-            if source.is_empty() {
-                source = anonymous_volume_name();
-            }
-        }
+        "volume" => {} // an empty source: an anonymous volume, named at create
         "tmpfs" => {}
         other => anyhow::bail!("invalid mount type {other:?}: bind, volume or tmpfs"),
     }
     Ok(VolumeSpec {
+        anonymous: kind == "volume" && source.is_empty(),
         kind,
         source,
         destination: dest,
@@ -530,8 +511,19 @@ mod tests {
         let v = parse_volume("cache:/cache").unwrap();
         assert_eq!((v.kind.as_str(), v.source.as_str()), ("volume", "cache"));
         let v = parse_volume("/anon").unwrap();
-        assert_eq!(v.kind, "volume");
-        assert_eq!(v.source.len(), 64);
+        // Anonymous: create names it.
+        assert_eq!(
+            (v.kind.as_str(), v.source.as_str(), v.anonymous),
+            ("volume", "", true)
+        );
+        let m = parse_mount("type=volume,target=/t").unwrap();
+        assert_eq!((m.source.as_str(), m.anonymous), ("", true));
+        assert!(
+            !parse_mount("type=volume,src=named,target=/t")
+                .unwrap()
+                .anonymous
+        );
+        assert!(parse_volume("a/b:/c").is_err());
         assert!(parse_volume("/a:rel").is_err());
         assert!(parse_volume("/a:/b:bogus").is_err());
         assert!(parse_volume("a:b:c:d").is_err());

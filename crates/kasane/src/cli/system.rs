@@ -70,9 +70,17 @@ pub fn df(g: &GlobalOptions, a: DfArgs) -> anyhow::Result<u8> {
     let mut engine = open_engine(g)?;
     let usage = engine.disk_usage()?;
     let containers = engine.list_containers(true, true)?;
+    let volumes = super::volume::usage(&mut engine)?;
     if a.verbose {
-        return df_verbose(&usage, &containers);
+        return df_verbose(&usage, &containers, &volumes);
     }
+    let v_size: u64 = volumes.iter().map(|v| v.size).sum();
+    let v_reclaimable: u64 = volumes
+        .iter()
+        .filter(|v| v.links == 0)
+        .map(|v| v.size)
+        .sum();
+    let v_active = volumes.iter().filter(|v| v.links > 0).count();
     let c_size: u64 = containers.iter().filter_map(|c| c.size_rw).sum();
     let c_reclaimable: u64 = containers
         .iter()
@@ -95,7 +103,13 @@ pub fn df(g: &GlobalOptions, a: DfArgs) -> anyhow::Result<u8> {
             "Size": human_size(c_size as i64),
             "Reclaimable": reclaimable(c_reclaimable, c_size, true),
         }),
-        json!({"Type": "Local Volumes", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
+        json!({
+            "Type": "Local Volumes",
+            "TotalCount": volumes.len().to_string(),
+            "Active": v_active.to_string(),
+            "Size": human_size(v_size as i64),
+            "Reclaimable": reclaimable(v_reclaimable, v_size, true),
+        }),
         json!({"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
     ];
     let mode = FormatMode::parse(a.format.as_deref(), DF_DEFAULT)?;
@@ -106,6 +120,7 @@ pub fn df(g: &GlobalOptions, a: DfArgs) -> anyhow::Result<u8> {
 fn df_verbose(
     usage: &kasane_engine::DiskUsage,
     containers: &[kasane_engine::containers::ContainerSummary],
+    volumes: &[super::volume::VolumeUsage],
 ) -> anyhow::Result<u8> {
     let now = now_unix();
     let mut out = String::from("Images space usage:\n\n");
@@ -153,7 +168,16 @@ fn df_verbose(
     }
     out.push_str(&tabwrite(&ctable));
     out.push_str("\nLocal Volumes space usage:\n\n");
-    out.push_str(&tabwrite("VOLUME NAME\tLINKS\tSIZE\n"));
+    let mut vtable = String::from("VOLUME NAME\tLINKS\tSIZE\n");
+    for v in volumes {
+        vtable.push_str(&format!(
+            "{}\t{}\t{}\n",
+            v.name,
+            v.links,
+            human_size(v.size as i64)
+        ));
+    }
+    out.push_str(&tabwrite(&vtable));
     out.push_str("\nBuild cache usage: 0B\n\n");
     out.push_str(&tabwrite(
         "CACHE ID\tCACHE TYPE\tSIZE\tCREATED\tLAST USED\tUSAGE\tSHARED\n",
@@ -180,10 +204,25 @@ pub fn prune(g: &GlobalOptions, a: SystemPruneArgs) -> anyhow::Result<u8> {
             return Ok(0);
         }
     }
-    // Stopped containers first (their images become unused), then images. Networks, volumes
-    // and build cache have nothing to prune yet.
-    let (ids, reclaimed) = open_engine(g)?.prune_containers()?;
+    if a.volumes && a.filters.iter().any(|f| f.starts_with("until=")) {
+        anyhow::bail!("ERROR: The \"until\" filter is not supported with \"--volumes\"");
+    }
+    // Stopped containers first (their images and volumes become unused), then volumes
+    // (anonymous ones only, even with -a, as docker), then images. Networks and build
+    // cache have nothing to prune yet.
+    let (ids, mut reclaimed) = open_engine(g)?.prune_containers()?;
     print!("{}", super::prune::containers_section(&ids));
+    if a.volumes {
+        let labels: Vec<String> = a
+            .filters
+            .iter()
+            .filter(|f| f.starts_with("label"))
+            .cloned()
+            .collect();
+        let (section, freed) = super::volume::prune_volumes(g, false, &labels)?;
+        print!("{section}");
+        reclaimed += freed;
+    }
     super::prune::prune_and_report_with(g, a.all, &a.filters, reclaimed)
 }
 
