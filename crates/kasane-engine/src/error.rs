@@ -59,6 +59,10 @@ pub enum EngineError {
     /// The operation conflicts with the current state.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A container's state forbids the operation (not running, paused, …); docker's words,
+    /// without the `conflict:` its image conflicts carry.
+    #[error("{0}")]
+    ContainerState(String),
     /// The arguments or the input are wrong.
     #[error("{0}")]
     InvalidArgument(String),
@@ -126,7 +130,9 @@ impl EngineError {
             EngineError::AmbiguousId(_) | EngineError::InvalidArgument(_) => {
                 ErrorKind::InvalidArgument
             }
-            EngineError::Conflict(_) | EngineError::VolumeInUse { .. } => ErrorKind::Conflict,
+            EngineError::Conflict(_)
+            | EngineError::ContainerState(_)
+            | EngineError::VolumeInUse { .. } => ErrorKind::Conflict,
             EngineError::InvalidImage { .. } | EngineError::Unpack { .. } => {
                 ErrorKind::InvalidArgument
             }

@@ -430,7 +430,32 @@ pub(crate) fn state(root: &Path, id: &str) -> Result<(&'static str, i32, PathBuf
 /// Sends `signal` to container `id`'s init, or with `all` to all its processes. Safe in a
 /// multi-threaded process.
 pub(crate) fn kill(root: &Path, id: &str, signal: Signal, all: bool) -> Result<(), String> {
-    load(root, id)?.kill(signal, all).map_err(|e| chain(&e))
+    use libcontainer::container::ContainerStatus;
+    let mut c = load(root, id)?;
+    c.refresh_status().map_err(|e| chain(&e))?;
+    let was_paused = c.status() == ContainerStatus::Paused;
+    c.kill(signal, all).map_err(|e| chain(&e))?;
+    // youki records any container it signalled as stopped; one that was paused and still
+    // lives is still frozen, and only a `paused` record lets `resume` thaw it.
+    if was_paused {
+        c.refresh_status().map_err(|e| chain(&e))?;
+        if c.status() != ContainerStatus::Stopped {
+            c.set_status(ContainerStatus::Paused)
+                .save()
+                .map_err(|e| chain(&e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Freezes container `id`. Safe in a multi-threaded process.
+pub(crate) fn pause(root: &Path, id: &str) -> Result<(), String> {
+    load(root, id)?.pause().map_err(|e| chain(&e))
+}
+
+/// Thaws container `id`. Safe in a multi-threaded process.
+pub(crate) fn resume(root: &Path, id: &str) -> Result<(), String> {
+    load(root, id)?.resume().map_err(|e| chain(&e))
 }
 
 /// Forgets container `id` (cgroups and state), killing it first with `force`. Safe in a

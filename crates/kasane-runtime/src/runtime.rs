@@ -17,7 +17,6 @@
 use std::ffi::OsString;
 use std::io::Read;
 use std::os::fd::OwnedFd;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 
@@ -209,6 +208,10 @@ pub trait Runtime: Send + Sync {
     fn kill(&self, id: &str, signal: i32, all: bool) -> Result<(), RuntimeError>;
     /// Forgets the container (cgroup and state); `force` kills it first if it still runs.
     fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError>;
+    /// Freezes every process of the container (the cgroup freezer).
+    fn pause(&self, id: &str) -> Result<(), RuntimeError>;
+    /// Thaws a paused container.
+    fn resume(&self, id: &str) -> Result<(), RuntimeError>;
     /// Runs a new process in the container and, unless detached, waits for its exit.
     fn exec(&self, req: ExecRequest<'_>) -> Result<ExitStatus, RuntimeError>;
 }
@@ -397,7 +400,7 @@ impl OciCli {
                 stderr,
                 console_socket,
             } = io;
-            if let Err(e) = take_as_stdio([stdin, stdout, stderr])
+            if let Err(e) = crate::sys::take_as_stdio([stdin, stdout, stderr])
                 .and_then(|()| crate::sys::close_inherited_fds())
             {
                 embedded::log_error(log, &format!("setting up the container's stdio: {e}"));
@@ -419,7 +422,7 @@ impl OciCli {
             source,
         };
         let pid = crate::sys::fork_single_threaded(child).map_err(spawn_error)?;
-        let status = wait_child(pid).map_err(spawn_error)?;
+        let status = crate::sys::wait_child(pid).map_err(spawn_error)?;
         if status.success() {
             Ok(())
         } else {
@@ -588,6 +591,24 @@ impl Runtime for OciCli {
         self.run("delete", cmd).map(drop)
     }
 
+    fn pause(&self, id: &str) -> Result<(), RuntimeError> {
+        if self.embedded {
+            return self.embedded_call("pause", || embedded::pause(&self.root, id));
+        }
+        let mut cmd = self.command();
+        cmd.arg("pause").arg(id);
+        self.run("pause", cmd).map(drop)
+    }
+
+    fn resume(&self, id: &str) -> Result<(), RuntimeError> {
+        if self.embedded {
+            return self.embedded_call("resume", || embedded::resume(&self.root, id));
+        }
+        let mut cmd = self.command();
+        cmd.arg("resume").arg(id);
+        self.run("resume", cmd).map(drop)
+    }
+
     fn exec(&self, req: ExecRequest<'_>) -> Result<ExitStatus, RuntimeError> {
         let mut cmd = self.command();
         cmd.arg("exec").arg("--process").arg(req.process);
@@ -628,45 +649,6 @@ fn status_from_word(word: &str) -> Option<RuntimeStatus> {
         "stopped" => RuntimeStatus::Stopped,
         _ => return None,
     })
-}
-
-/// In a forked child: makes `streams` its stdin, stdout and stderr (`None`: `/dev/null`),
-/// with a signal mask as fresh as a new process's.
-fn take_as_stdio(streams: [Option<StdioSource>; 3]) -> std::io::Result<()> {
-    let [stdin, stdout, stderr] = streams.map(|s| match s {
-        None => std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/null")
-            .map(|f| Some(OwnedFd::from(f))),
-        Some(StdioSource::Inherit) => Ok(None),
-        Some(StdioSource::Fd(fd)) => Ok(Some(fd)),
-    });
-    if let Some(fd) = stdin? {
-        rustix::stdio::dup2_stdin(&fd)?;
-    }
-    if let Some(fd) = stdout? {
-        rustix::stdio::dup2_stdout(&fd)?;
-    }
-    if let Some(fd) = stderr? {
-        rustix::stdio::dup2_stderr(&fd)?;
-    }
-    nix::sys::signal::SigSet::empty()
-        .thread_set_mask()
-        .map_err(std::io::Error::from)
-}
-
-/// Waits for child `pid` to end (retrying on signals) and returns how it ended.
-fn wait_child(pid: nix::unistd::Pid) -> std::io::Result<ExitStatus> {
-    let pid = rustix::process::Pid::from_raw(pid.as_raw())
-        .ok_or_else(|| std::io::Error::other(format!("invalid pid {pid}")))?;
-    loop {
-        match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()) {
-            Ok(Some((_, status))) => return Ok(ExitStatus::from_raw(status.as_raw())),
-            Ok(None) | Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
 }
 
 /// Parses `runc state` JSON.

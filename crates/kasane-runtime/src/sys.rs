@@ -167,6 +167,49 @@ pub(crate) fn load_seccomp_program(program: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// In a forked child: makes `streams` its stdin, stdout and stderr (`None`: `/dev/null`),
+/// with a signal mask as fresh as a new process's.
+pub(crate) fn take_as_stdio(streams: [Option<crate::StdioSource>; 3]) -> std::io::Result<()> {
+    let [stdin, stdout, stderr] = streams.map(|s| match s {
+        None => std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+            .map(|f| Some(OwnedFd::from(f))),
+        Some(crate::StdioSource::Inherit) => Ok(None),
+        Some(crate::StdioSource::Fd(fd)) => Ok(Some(fd)),
+    });
+    if let Some(fd) = stdin? {
+        rustix::stdio::dup2_stdin(&fd)?;
+    }
+    if let Some(fd) = stdout? {
+        rustix::stdio::dup2_stdout(&fd)?;
+    }
+    if let Some(fd) = stderr? {
+        rustix::stdio::dup2_stderr(&fd)?;
+    }
+    nix::sys::signal::SigSet::empty()
+        .thread_set_mask()
+        .map_err(std::io::Error::from)
+}
+
+/// Waits for child `pid` to end (retrying on signals) and returns how it ended.
+pub(crate) fn wait_child(pid: nix::unistd::Pid) -> std::io::Result<std::process::ExitStatus> {
+    let pid = rustix::process::Pid::from_raw(pid.as_raw())
+        .ok_or_else(|| std::io::Error::other(format!("invalid pid {pid}")))?;
+    loop {
+        match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()) {
+            Ok(Some((_, status))) => {
+                return Ok(std::os::unix::process::ExitStatusExt::from_raw(
+                    status.as_raw(),
+                ));
+            }
+            Ok(None) | Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

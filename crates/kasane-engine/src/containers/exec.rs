@@ -42,8 +42,14 @@ impl Engine {
         let record = self.find_container(name)?;
         let state = self.container_state(&record)?;
         if state.status != Status::Running {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::ContainerState(format!(
                 "container {} is not running",
+                record.id
+            )));
+        }
+        if state.paused {
+            return Err(EngineError::ContainerState(format!(
+                "Container {} is paused, unpause the container before exec",
                 record.id
             )));
         }

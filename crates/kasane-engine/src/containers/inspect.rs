@@ -249,9 +249,9 @@ impl Engine {
             "Path": args.first().cloned().unwrap_or_default(),
             "Args": args.iter().skip(1).collect::<Vec<_>>(),
             "State": {
-                "Status": state.status.as_str(),
+                "Status": state.docker_status(),
                 "Running": running,
-                "Paused": false,
+                "Paused": state.paused,
                 "Restarting": state.status == Status::Restarting,
                 "OOMKilled": state.oom_killed,
                 "Dead": state.status == Status::Dead,

@@ -50,13 +50,14 @@ impl Engine {
     /// I/O errors reading the state.
     pub fn container_state(&mut self, record: &ContainerRecord) -> Result<RunState> {
         let paths = self.container_paths(&record.id);
-        let state = RunState::load(&paths.state())?;
+        let mut state = RunState::load(&paths.state())?;
         let stale =
             matches!(state.status, Status::Running | Status::Restarting) || state.monitor_pid != 0;
-        if !stale || monitor_alive(&paths.lock()) {
-            return Ok(state);
+        if stale && !monitor_alive(&paths.lock()) {
+            state = self.reconcile(record, &paths)?;
         }
-        self.reconcile(record, &paths)
+        state.paused = state.status == Status::Running && paths.paused_marker().exists();
+        Ok(state)
     }
 
     /// Cleans up after a monitor that died, under the monitor lock.
@@ -122,14 +123,16 @@ impl Engine {
         {
             tracing::debug!("stop signal to {}: {e}", record.name);
         }
+        self.thaw_if_paused(&record.id, &paths, &runtime);
         if self.wait_stopped(&paths, Duration::from_secs(u64::from(timeout))) {
             return Ok(());
         }
         let _ = runtime.kill(&record.id, 9, true);
+        self.thaw_if_paused(&record.id, &paths, &runtime);
         if self.wait_stopped(&paths, Duration::from_secs(30)) {
             return Ok(());
         }
-        Err(EngineError::Conflict(format!(
+        Err(EngineError::ContainerState(format!(
             "container {} did not stop after SIGKILL",
             record.name
         )))
@@ -144,7 +147,7 @@ impl Engine {
         let record = self.find_container(name)?;
         let state = self.container_state(&record)?;
         if state.status != Status::Running {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::ContainerState(format!(
                 "Cannot kill container: {name}: container {} is not running",
                 record.id
             )));
@@ -156,6 +159,10 @@ impl Engine {
         }
         let runtime = self.runtime_for(&opts, &paths)?;
         runtime.kill(&record.id, sig, false)?;
+        if sig == 9 {
+            // A frozen process dies only once thawed (docker thaws for SIGKILL too).
+            self.thaw_if_paused(&record.id, &paths, &runtime);
+        }
         Ok(())
     }
 
@@ -194,7 +201,7 @@ impl Engine {
         let state = self.container_state(&record)?;
         if state.is_running() {
             if !force {
-                return Err(EngineError::Conflict(format!(
+                return Err(EngineError::ContainerState(format!(
                     "You cannot remove a running container {}. Stop the container before \
                      attempting removal or force remove",
                     record.id
@@ -204,8 +211,9 @@ impl Engine {
             mark_stop(&paths);
             let runtime = self.runtime_for(&opts, &paths)?;
             let _ = runtime.kill(&record.id, 9, true);
+            self.thaw_if_paused(&record.id, &paths, &runtime);
             if !self.wait_stopped(&paths, Duration::from_secs(30)) {
-                return Err(EngineError::Conflict(format!(
+                return Err(EngineError::ContainerState(format!(
                     "container {} did not stop after SIGKILL",
                     record.name
                 )));

@@ -7,6 +7,7 @@
 //! rootfs/          the overlay mount: the image's layers (lower, shared) + its own upper dir
 //! state.json       run state, written atomically by the monitor ([`RunState`])
 //! monitor.lock     held exclusively by the live monitor: free lock = no monitor
+//! paused           present while `pause`d (see [`pause`])
 //! <id>-json.log    stdout/stderr in docker's json-file format
 //! hostname hosts resolv.conf   bind-mounted over the container's /etc files
 //! ```
@@ -25,6 +26,7 @@ mod inspect;
 mod lifecycle;
 pub mod monitor;
 mod names;
+mod pause;
 pub(crate) use names::new_id;
 mod rootfs;
 mod state;

@@ -173,7 +173,7 @@ impl Engine {
         if lock.try_lock().is_err() {
             let msg = format!("container {} is already running", record.name);
             ready(Err(msg.clone()));
-            return Err(EngineError::Conflict(msg));
+            return Err(EngineError::ContainerState(msg));
         }
         match self.monitor_locked(&record, &opts, &paths, fg, ready) {
             Ok(code) => {
@@ -551,6 +551,7 @@ impl Engine {
     /// once: each mostly waits on the kernel (cgroup removal, the unmount's RCU grace
     /// period), and `run --rm` waits for both.
     pub(crate) fn cleanup_run(&self, id: &str, paths: &ContainerPaths, runtime: &OciCli) {
+        super::pause::remove_marker(paths);
         std::thread::scope(|scope| {
             let unmount = scope.spawn(|| unmount_all(&paths.rootfs()));
             if runtime.has_state(id)

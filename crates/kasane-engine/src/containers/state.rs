@@ -70,6 +70,9 @@ pub struct RunState {
     pub stop_requested: bool,
     /// Which runtime ran it last (`kasane`, `crun`, `runc`).
     pub runtime: String,
+    /// Frozen by `pause` (never stored: read from the `paused` marker while running).
+    #[serde(skip)]
+    pub paused: bool,
 }
 
 impl RunState {
@@ -97,6 +100,15 @@ impl RunState {
         })?;
         kasane_store::atomic::write_atomic(path, &bytes)?;
         Ok(())
+    }
+
+    /// The status word docker shows: `paused` for a paused running container.
+    pub fn docker_status(&self) -> &'static str {
+        if self.paused {
+            "paused"
+        } else {
+            self.status.as_str()
+        }
     }
 
     /// Whether the process is (or is about to be) running.

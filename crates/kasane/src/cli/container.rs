@@ -70,6 +70,14 @@ pub struct WaitArgs {
     containers: Vec<String>,
 }
 
+/// `pause CONTAINER...` / `unpause CONTAINER...`
+#[derive(Debug, Args)]
+pub struct PauseArgs {
+    /// Containers
+    #[arg(required = true, value_name = "CONTAINER")]
+    containers: Vec<String>,
+}
+
 /// `exec [OPTIONS] CONTAINER COMMAND [ARG...]`
 #[derive(Debug, Args)]
 pub struct ExecArgs {
@@ -196,7 +204,7 @@ pub fn stop(g: &GlobalOptions, a: StopArgs) -> anyhow::Result<u8> {
     Ok(each(&a.containers, |n| {
         if let Some(sig) = &a.signal {
             engine.kill_container(n, sig).or_else(|e| match e {
-                EngineError::Conflict(_) => Ok(()),
+                EngineError::ContainerState(_) => Ok(()),
                 e => Err(e),
             })?;
         }
@@ -222,6 +230,16 @@ pub fn rm(g: &GlobalOptions, a: RmArgs) -> anyhow::Result<u8> {
     Ok(each(&a.containers, |n| {
         engine.remove_container(n, a.force, a.volumes).map(drop)
     }))
+}
+
+pub fn pause(g: &GlobalOptions, a: PauseArgs) -> anyhow::Result<u8> {
+    let mut engine = open_engine(g)?;
+    Ok(each(&a.containers, |n| engine.pause_container(n)))
+}
+
+pub fn unpause(g: &GlobalOptions, a: PauseArgs) -> anyhow::Result<u8> {
+    let mut engine = open_engine(g)?;
+    Ok(each(&a.containers, |n| engine.unpause_container(n)))
 }
 
 pub fn wait(g: &GlobalOptions, a: WaitArgs) -> anyhow::Result<u8> {
@@ -255,7 +273,7 @@ pub fn exec(g: &GlobalOptions, a: ExecArgs) -> anyhow::Result<u8> {
         Err(e) => {
             let code = match &e {
                 EngineError::Runtime(r) => r.exit_code() as u8,
-                EngineError::NoSuchContainer(_) | EngineError::Conflict(_) => 1,
+                EngineError::NoSuchContainer(_) | EngineError::ContainerState(_) => 1,
                 _ => 126,
             };
             eprintln!("Error response from daemon: {}", full(&e));

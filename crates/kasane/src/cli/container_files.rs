@@ -87,11 +87,7 @@ pub struct TopArgs {
 
 /// Prints an engine error as docker's CLI prints a daemon error; exit code 1.
 fn daemon_error(e: &EngineError) -> u8 {
-    let msg = match e {
-        // docker's conflicts carry no "conflict:" prefix.
-        EngineError::Conflict(m) => m.clone(),
-        e => kasane_engine::containers::monitor::full_message(e),
-    };
+    let msg = kasane_engine::containers::monitor::full_message(e);
     eprintln!("Error response from daemon: {msg}");
     1
 }

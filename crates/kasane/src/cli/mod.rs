@@ -105,6 +105,10 @@ pub enum Command {
     Kill(container::KillArgs),
     /// Restart one or more containers
     Restart(container::StopArgs),
+    /// Pause all processes within one or more containers
+    Pause(container::PauseArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(container::PauseArgs),
     /// Remove one or more containers
     Rm(container::RmArgs),
     /// List containers
@@ -151,6 +155,10 @@ pub enum ContainerCommand {
     Kill(container::KillArgs),
     /// Restart one or more containers
     Restart(container::StopArgs),
+    /// Pause all processes within one or more containers
+    Pause(container::PauseArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(container::PauseArgs),
     /// Remove one or more containers
     #[command(alias = "remove")]
     Rm(container::RmArgs),
@@ -285,6 +293,12 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => container::kill(g, a),
         Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => {
             container::restart(g, a)
+        }
+        Command::Pause(a) | Command::Container(ContainerCommand::Pause(a)) => {
+            container::pause(g, a)
+        }
+        Command::Unpause(a) | Command::Container(ContainerCommand::Unpause(a)) => {
+            container::unpause(g, a)
         }
         Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => container::rm(g, a),
         Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => ps::run(g, a),

@@ -139,7 +139,7 @@ fn matches_filters(
             let ok = match key {
                 "name" => c.name.contains(v.trim_start_matches('/')),
                 "id" => c.id.starts_with(v.as_str()),
-                "status" => c.state.status.as_str() == v,
+                "status" => c.state.docker_status() == v,
                 "exited" => c.state.status == Status::Exited && c.state.exit_code.to_string() == *v,
                 "label" => match v.split_once('=') {
                     Some((lk, lv)) => c.labels.get(lk).is_some_and(|x| x == lv),
@@ -187,6 +187,9 @@ pub fn status(c: &ContainerSummary, now: i64) -> String {
     };
     match c.state.status {
         Status::Created => "Created".into(),
+        Status::Running if c.state.paused => {
+            format!("Up {} (Paused)", since(&c.state.started_at))
+        }
         Status::Running => format!("Up {}", since(&c.state.started_at)),
         Status::Restarting => format!(
             "Restarting ({}) {} ago",
@@ -303,7 +306,7 @@ fn row(c: &ContainerSummary, no_trunc: bool, now: i64) -> Value {
         "Ports": ports_column(c),
         "RunningFor": ago(created, now),
         "Size": size,
-        "State": c.state.status.as_str(),
+        "State": c.state.docker_status(),
         "Status": status(c, now),
     })
 }

@@ -4,6 +4,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use kasane_oci::{DiffId, Digest, ImageId, Reference, media_type};
+use kasane_runtime::Runtime;
 use kasane_snapshot::archive::{self, DiffMode};
 use kasane_store::Ingester;
 use kasane_store::lock::FileLock;
@@ -13,7 +14,7 @@ use serde_json::{Map, Value, json};
 use super::CommitOptions;
 use super::diff::export_tree_changes;
 use crate::changes::apply_change;
-use crate::containers::{ContainerOptions, now_rfc3339};
+use crate::containers::{ContainerOptions, Status, now_rfc3339};
 use crate::error::{EngineError, Result};
 use crate::lease::Lease;
 use crate::{Engine, snap_id};
@@ -48,6 +49,16 @@ impl Engine {
             EngineError::invalid_image(image.id.to_string(), format!("config: {e}"))
         })?;
 
+        // Paused here unless the user paused it already (then it stays paused).
+        let state = self.container_state(&record)?;
+        let paused_here = opts.pause && state.status == Status::Running && !state.paused && {
+            let paths = self.container_paths(&record.id);
+            let runtime = self.runtime_for(&copts, &paths)?;
+            runtime.pause(&record.id).map_err(|e| {
+                EngineError::ContainerState(format!("cannot pause container {}: {e}", record.id))
+            })?;
+            true
+        };
         let lease = Lease::take(&mut self.metadata)?;
         let result = self
             .commit_leased(&record, &copts, &image, doc, opts, &lease)
@@ -55,6 +66,15 @@ impl Engine {
                 self.insert_image_tagged(&new_image, reference.as_ref())?;
                 Ok(new_image.id)
             });
+        if paused_here {
+            let paths = self.container_paths(&record.id);
+            let resumed = self
+                .runtime_for(&copts, &paths)
+                .and_then(|r| r.resume(&record.id).map_err(EngineError::from));
+            if let Err(e) = resumed {
+                tracing::warn!("unpausing {} after the commit: {e}", record.name);
+            }
+        }
         let released = lease.release(&mut self.metadata);
         if result.is_err()
             && let Err(e) = self.gc()

@@ -69,7 +69,7 @@ impl Engine {
                 drop(lock);
                 result
             }
-            None => Err(EngineError::Conflict(format!(
+            None => Err(EngineError::ContainerState(format!(
                 "container {} is restarting; try again",
                 record.id
             ))),

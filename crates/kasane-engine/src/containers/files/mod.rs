@@ -70,7 +70,8 @@ pub struct CommitOptions {
     pub author: Option<String>,
     /// `-c`: Dockerfile instructions applied to the config, as `import --change`.
     pub changes: Vec<String>,
-    /// `-p`: pause during the commit (accepted; kasane reads the upper dir as it is).
+    /// `-p` (docker's default): freeze a running container while its layer is read, so
+    /// the layer is one moment of its files.
     pub pause: bool,
 }
 

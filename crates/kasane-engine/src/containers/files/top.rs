@@ -18,7 +18,7 @@ impl Engine {
         let record = self.find_container(name)?;
         let state = self.container_state(&record)?;
         if state.status != Status::Running || state.pid <= 0 {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::ContainerState(format!(
                 "container {} is not running",
                 record.id
             )));
