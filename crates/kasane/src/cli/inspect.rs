@@ -22,14 +22,23 @@ pub struct InspectArgs {
     names: Vec<String>,
 }
 
-pub fn run(g: &GlobalOptions, a: InspectArgs) -> anyhow::Result<u8> {
-    let format = match InspectFormat::parse(a.format.as_deref()) {
-        Ok(f) => f,
+/// Parses an inspect `--format`; a template that does not parse is reported here and
+/// gives docker's exit code 64 as `Err`.
+pub fn inspect_format(flag: Option<&str>) -> anyhow::Result<Result<InspectFormat, u8>> {
+    match InspectFormat::parse(flag) {
+        Ok(f) => Ok(Ok(f)),
         Err(e @ OutputError::Parse { .. }) => {
             eprintln!("{e}");
-            return Ok(64);
+            Ok(Err(64))
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn run(g: &GlobalOptions, a: InspectArgs) -> anyhow::Result<u8> {
+    let format = match inspect_format(a.format.as_deref())? {
+        Ok(f) => f,
+        Err(code) => return Ok(code),
     };
     let (containers, images, volumes) = match a.kind.as_deref() {
         None => (true, true, true),

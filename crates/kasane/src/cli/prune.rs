@@ -103,18 +103,24 @@ pub struct ContainerPruneArgs {
     filters: Vec<String>,
 }
 
-/// The `Deleted Containers:` block (without the total), or nothing.
-pub fn containers_section(ids: &[String]) -> String {
-    if ids.is_empty() {
+/// A prune report's block: `TITLE:`, one line per item, an empty line; nothing when
+/// nothing was deleted.
+pub fn deleted_section(title: &str, items: &[String]) -> String {
+    if items.is_empty() {
         return String::new();
     }
-    let mut s = String::from("Deleted Containers:\n");
-    for id in ids {
-        s.push_str(id);
+    let mut s = format!("{title}:\n");
+    for item in items {
+        s.push_str(item);
         s.push('\n');
     }
     s.push('\n');
     s
+}
+
+/// The `Deleted Containers:` block (without the total), or nothing.
+pub fn containers_section(ids: &[String]) -> String {
+    deleted_section("Deleted Containers", ids)
 }
 
 pub fn containers(g: &GlobalOptions, a: ContainerPruneArgs) -> anyhow::Result<u8> {

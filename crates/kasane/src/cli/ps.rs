@@ -206,6 +206,15 @@ pub fn status(c: &ContainerSummary, now: i64) -> String {
     }
 }
 
+/// docker's LABELS column: `k=v` pairs joined by commas.
+pub fn labels_column(labels: &std::collections::BTreeMap<String, String>) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// docker's PORTS column: published mappings, then exposed-only ports merged into ranges.
 pub fn ports_column(c: &ContainerSummary) -> String {
     let mut parts = Vec::new();
@@ -286,12 +295,7 @@ fn row(c: &ContainerSummary, no_trunc: bool, now: i64) -> Value {
         (Some(rw), _) => human_size_with_precision(rw as i64, 3),
         _ => String::new(),
     };
-    let labels = c
-        .labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",");
+    let labels = labels_column(&c.labels);
     json!({
         "Command": command,
         "CreatedAt": go_time_string_of_rfc3339(&c.created).unwrap_or_default(),

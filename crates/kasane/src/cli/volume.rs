@@ -3,9 +3,7 @@
 use std::collections::BTreeMap;
 
 use clap::{Args, Subcommand};
-use kasane::output::{
-    FormatMode, GoType, Hints, InspectFormat, OutputError, human_size, render_inspect, render_rows,
-};
+use kasane::output::{FormatMode, GoType, Hints, human_size, render_inspect, render_rows};
 use kasane_engine::Engine;
 use kasane_engine::EngineError;
 use kasane_engine::filter::LabelFilter;
@@ -241,17 +239,11 @@ fn ls(g: &GlobalOptions, a: LsArgs) -> anyhow::Result<u8> {
 }
 
 fn ls_row(v: &Volume) -> Value {
-    let labels = v
-        .labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",");
     json!({
         "Availability": "N/A",
         "Driver": "local",
         "Group": "N/A",
-        "Labels": labels,
+        "Labels": super::ps::labels_column(&v.labels),
         "Links": "N/A",
         "Mountpoint": v.mountpoint.display().to_string(),
         "Name": v.name,
@@ -308,13 +300,9 @@ pub fn inspect_hints() -> Hints {
 }
 
 fn inspect(g: &GlobalOptions, a: InspectArgs) -> anyhow::Result<u8> {
-    let format = match InspectFormat::parse(a.format.as_deref()) {
+    let format = match super::inspect::inspect_format(a.format.as_deref())? {
         Ok(f) => f,
-        Err(e @ OutputError::Parse { .. }) => {
-            eprintln!("{e}");
-            return Ok(64);
-        }
-        Err(e) => return Err(e.into()),
+        Err(code) => return Ok(code),
     };
     let engine = open_engine(g)?;
     let mut objects = Vec::new();
@@ -382,20 +370,6 @@ fn prune_filters(filters: &[String], all: &mut bool) -> anyhow::Result<Vec<Label
     Ok(out)
 }
 
-/// The `Deleted Volumes:` block (without the total), or nothing.
-pub fn volumes_section(names: &[String]) -> String {
-    if names.is_empty() {
-        return String::new();
-    }
-    let mut s = String::from("Deleted Volumes:\n");
-    for n in names {
-        s.push_str(n);
-        s.push('\n');
-    }
-    s.push('\n');
-    s
-}
-
 /// Prunes unused volumes (anonymous ones unless `all`); returns docker's section and the
 /// bytes freed.
 pub fn prune_volumes(
@@ -406,7 +380,10 @@ pub fn prune_volumes(
     let mut all = all;
     let labels = prune_filters(filters, &mut all)?;
     let (names, reclaimed) = open_engine(g)?.prune_volumes(all, &labels)?;
-    Ok((volumes_section(&names), reclaimed))
+    Ok((
+        super::prune::deleted_section("Deleted Volumes", &names),
+        reclaimed,
+    ))
 }
 
 fn prune(g: &GlobalOptions, a: PruneArgs) -> anyhow::Result<u8> {
