@@ -166,6 +166,29 @@ impl Engine {
         Ok(())
     }
 
+    /// `rename OLD NEW`: a new name for a container, running or not.
+    ///
+    /// # Errors
+    /// `NoSuchContainer`; an invalid, empty or unchanged name (docker's messages); a name in
+    /// use (the store's `Conflict`).
+    pub fn rename_container(&mut self, name: &str, new_name: &str) -> Result<()> {
+        if name.is_empty() || new_name.is_empty() {
+            return Err(EngineError::InvalidArgument(
+                "Neither old nor new names may be empty".into(),
+            ));
+        }
+        let new_name = super::names::validate_name(new_name)?;
+        let record = self.find_container(name)?;
+        if record.name == new_name {
+            return Err(EngineError::InvalidArgument(
+                "Renaming a container with the same name as its current name".into(),
+            ));
+        }
+        self.metadata
+            .write(|tx| tx.rename_container(&record.id, &new_name))?;
+        Ok(())
+    }
+
     /// `wait`: blocks until the container is not running and returns its exit code.
     ///
     /// # Errors

@@ -78,6 +78,25 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Gives container `id` the name `name`. A taken name is [`StoreError::Conflict`]
+    /// naming the holder (docker's message).
+    pub fn rename_container(&self, id: &str, name: &str) -> Result<()> {
+        if let Some(holder) = self.container_by_name(name)? {
+            return Err(StoreError::Conflict(format!(
+                "Error when allocating new name: Conflict. The container name \"/{name}\" is \
+                 already in use by container \"{}\". You have to remove (or rename) that \
+                 container to be able to reuse that name.",
+                holder.id
+            )));
+        }
+        self.execute(
+            "UPDATE containers SET name = ?2 WHERE id = ?1",
+            params![id, name],
+        )
+        .map_err(db(format!("renaming container {id}")))?;
+        Ok(())
+    }
+
     /// Replaces a container's configuration document.
     pub fn set_container_config(&self, id: &str, config: &str) -> Result<()> {
         self.execute(

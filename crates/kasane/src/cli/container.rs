@@ -70,6 +70,17 @@ pub struct WaitArgs {
     containers: Vec<String>,
 }
 
+/// `rename CONTAINER NEW_NAME`
+#[derive(Debug, Args)]
+pub struct RenameArgs {
+    /// The container
+    #[arg(value_name = "CONTAINER")]
+    container: String,
+    /// Its new name
+    #[arg(value_name = "NEW_NAME")]
+    new_name: String,
+}
+
 /// `pause CONTAINER...` / `unpause CONTAINER...`
 #[derive(Debug, Args)]
 pub struct PauseArgs {
@@ -230,6 +241,16 @@ pub fn rm(g: &GlobalOptions, a: RmArgs) -> anyhow::Result<u8> {
     Ok(each(&a.containers, |n| {
         engine.remove_container(n, a.force, a.volumes).map(drop)
     }))
+}
+
+pub fn rename(g: &GlobalOptions, a: RenameArgs) -> anyhow::Result<u8> {
+    match open_engine(g)?.rename_container(&a.container, &a.new_name) {
+        Ok(()) => Ok(0),
+        Err(e) => {
+            eprintln!("Error response from daemon: {}", full(&e));
+            Ok(1)
+        }
+    }
 }
 
 pub fn pause(g: &GlobalOptions, a: PauseArgs) -> anyhow::Result<u8> {

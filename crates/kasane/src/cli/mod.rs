@@ -105,6 +105,8 @@ pub enum Command {
     Kill(container::KillArgs),
     /// Restart one or more containers
     Restart(container::StopArgs),
+    /// Rename a container
+    Rename(container::RenameArgs),
     /// Pause all processes within one or more containers
     Pause(container::PauseArgs),
     /// Unpause all processes within one or more containers
@@ -155,6 +157,8 @@ pub enum ContainerCommand {
     Kill(container::KillArgs),
     /// Restart one or more containers
     Restart(container::StopArgs),
+    /// Rename a container
+    Rename(container::RenameArgs),
     /// Pause all processes within one or more containers
     Pause(container::PauseArgs),
     /// Unpause all processes within one or more containers
@@ -293,6 +297,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => container::kill(g, a),
         Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => {
             container::restart(g, a)
+        }
+        Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => {
+            container::rename(g, a)
         }
         Command::Pause(a) | Command::Container(ContainerCommand::Pause(a)) => {
             container::pause(g, a)

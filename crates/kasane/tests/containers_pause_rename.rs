@@ -1,7 +1,7 @@
 //! `pause`/`unpause` end to end with the embedded runtime and crun: the container's
 //! processes freeze and thaw, `ps`/`inspect` show it as docker does, `exec` is refused while
 //! paused, `stop` of a paused container delivers its signal, and `commit` pauses a running
-//! container for the read and leaves it running.
+//! container for the read and leaves it running. And `rename`, with docker's errors.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -128,4 +128,61 @@ fn pause_and_unpause_crun() {
     require!(busybox::available(), "needs busybox-static");
     require!(common::have("crun"), "needs crun");
     pause_and_unpause("crun");
+}
+
+#[test]
+fn rename_like_docker() {
+    require!(
+        common::is_root(),
+        "containers need root (overlay, namespaces)"
+    );
+    require!(busybox::available(), "needs busybox-static");
+    let k = Kasane::new();
+    let img = k.load_busybox();
+    let _c = Cleanup::new(&k, &["rn-old", "rn-new", "rn-other"]);
+    k.ok(&["run", "-d", "--name", "rn-old", img, "sleep", "1000"]);
+    k.ok(&["create", "--name", "rn-other", img]);
+    let other = k.field("rn-other", "{{.Id}}");
+
+    let cases: [(&[&str], String); 4] = [
+        (
+            &["rename", "rn-old", "rn-other"],
+            format!(
+                "Error when allocating new name: Conflict. The container name \"/rn-other\" is \
+                 already in use by container \"{other}\". You have to remove (or rename) that \
+                 container to be able to reuse that name."
+            ),
+        ),
+        (
+            &["rename", "rn-old", "rn-old"],
+            "Renaming a container with the same name as its current name".into(),
+        ),
+        (
+            &["rename", "rn-old", "a b"],
+            "Invalid container name (a b), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed".into(),
+        ),
+        (&["rename", "nope", "x1"], "No such container: nope".into()),
+    ];
+    for (args, msg) in cases {
+        let (c, err) = k.fail(args);
+        assert_eq!(c, 1, "{args:?}");
+        assert_eq!(
+            err,
+            format!("Error response from daemon: {msg}\n"),
+            "{args:?}"
+        );
+    }
+
+    // A running container keeps running under its new name; the old name is free.
+    assert_eq!(k.ok(&["rename", "rn-old", "rn-new"]), "");
+    assert_eq!(
+        k.field("rn-new", "{{.Name}} {{.State.Status}}"),
+        "/rn-new running"
+    );
+    assert_eq!(k.ok(&["exec", "rn-new", "echo", "hi"]), "hi\n");
+    k.ok(&["create", "--name", "rn-old", img]);
+    let names = k.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    let mut names: Vec<&str> = names.lines().collect();
+    names.sort_unstable();
+    assert_eq!(names, ["rn-new", "rn-old", "rn-other"]);
 }
