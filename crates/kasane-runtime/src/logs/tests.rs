@@ -1,5 +1,8 @@
 //! Unit tests of the json-file log writer and reader.
 
+use jiff::SignedDuration;
+
+use super::read::parse_go_duration;
 use super::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -313,6 +316,41 @@ fn read_with_timestamps_tail_since_until() {
         ..Default::default()
     };
     assert_eq!(read(&path, &o), ("ee\n".into(), "four\n".into()));
+}
+
+#[test]
+fn tail_reads_the_end_of_a_large_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c-json.log");
+    let mut s = String::new();
+    for i in 0..20_000 {
+        s += &entry_line("stdout", &format!("line {i}\n"), "2026-11-22T10:00:01Z");
+    }
+    // Junk longer than the first window: the window grows past it to find entries.
+    for _ in 0..1_000 {
+        s += &format!("{}\n", "x".repeat(99));
+    }
+    s += entry_line("stderr", "last\n", "2026-11-22T10:00:02Z").trim_end();
+    std::fs::write(&path, &s).unwrap();
+    let tail = |n| LogReadOptions {
+        tail: Some(n),
+        ..LogReadOptions::default()
+    };
+    assert_eq!(
+        read(&path, &tail(3)),
+        ("line 19998\nline 19999\n".into(), "last\n".into())
+    );
+    assert_eq!(read(&path, &tail(0)), (String::new(), String::new()));
+    let (out, err) = read(&path, &tail(30_000));
+    assert_eq!((out.lines().count(), err.as_str()), (20_000, "last\n"));
+    // Whatever the window's edge cuts, only whole entries come out.
+    for n in [1, 2, 700, 701, 702, 1_500, 4_321] {
+        let (out, _) = read(&path, &tail(n));
+        let want: String = (20_000 + 1 - n..20_000)
+            .map(|i| format!("line {i}\n"))
+            .collect();
+        assert_eq!(out, want, "tail {n}");
+    }
 }
 
 #[test]
