@@ -85,6 +85,33 @@ pub struct TopArgs {
     ps_args: Vec<String>,
 }
 
+/// `export [-o FILE] CONTAINER`
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<std::path::PathBuf>,
+    /// The container
+    #[arg(value_name = "CONTAINER")]
+    container: String,
+}
+
+pub fn export(g: &GlobalOptions, a: ExportArgs) -> anyhow::Result<u8> {
+    let mut engine = open_engine(g)?;
+    let mut failed = None;
+    super::save::write_archive(a.output.as_deref(), |w| {
+        if let Err(e) = engine.export_container(&a.container, w) {
+            failed = Some(e);
+        }
+        Ok(())
+    })
+    .or_else(|e| if failed.is_some() { Ok(()) } else { Err(e) })?;
+    Ok(match failed {
+        Some(e) => daemon_error(&e),
+        None => 0,
+    })
+}
+
 /// Prints an engine error as docker's CLI prints a daemon error; exit code 1.
 fn daemon_error(e: &EngineError) -> u8 {
     let msg = kasane_engine::containers::monitor::full_message(e);

@@ -129,6 +129,8 @@ pub enum Command {
     Cp(container_files::CpArgs),
     /// Create a new image from a container's changes
     Commit(container_files::CommitArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(container_files::ExportArgs),
     /// Display the running processes of a container
     Top(container_files::TopArgs),
     /// Manage containers
@@ -183,6 +185,8 @@ pub enum ContainerCommand {
     Cp(container_files::CpArgs),
     /// Create a new image from a container's changes
     Commit(container_files::CommitArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(container_files::ExportArgs),
     /// Display the running processes of a container
     Top(container_files::TopArgs),
     /// Remove all stopped containers
@@ -319,6 +323,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => container_files::cp(g, a),
         Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {
             container_files::commit(g, a)
+        }
+        Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => {
+            container_files::export(g, a)
         }
         Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => {
             container_files::top(g, a)

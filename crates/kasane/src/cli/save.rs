@@ -1,7 +1,7 @@
 //! `kasane save [-o FILE] [--format docker-archive|oci-archive] IMAGE...`
 
-use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use kasane_engine::ArchiveFormat;
@@ -31,19 +31,34 @@ pub fn run(g: &GlobalOptions, a: SaveArgs) -> anyhow::Result<u8> {
         }
     };
     let mut engine = open_engine(g)?;
-    match &a.output {
+    write_archive(a.output.as_deref(), |w| {
+        engine.save(&a.images, format, w)?;
+        Ok(())
+    })?;
+    Ok(0)
+}
+
+/// Writes an archive made by `write` to `output`, or to stdout when `None` (never to a
+/// terminal, as docker). A file is written beside its target and renamed into place once
+/// complete and synced, so a failure leaves no half file.
+pub fn write_archive(
+    output: Option<&Path>,
+    write: impl FnOnce(&mut (dyn Write + Send)) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    match output {
         Some(path) => {
-            // Write next to the target and rename at the end: a failed save leaves no half file.
             let dir = path
                 .parent()
                 .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
+                .unwrap_or(Path::new("."));
             let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| {
                 anyhow::anyhow!("creating a temporary file in {}: {e}", dir.display())
             })?;
             {
                 let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
-                engine.save(&a.images, format, &mut w)?;
+                write(&mut w)?;
+                w.flush()
+                    .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
             }
             tmp.as_file().sync_all()?;
             tmp.persist(path)
@@ -57,8 +72,10 @@ pub fn run(g: &GlobalOptions, a: SaveArgs) -> anyhow::Result<u8> {
                 );
             }
             let mut w = std::io::BufWriter::with_capacity(1 << 20, stdout);
-            engine.save(&a.images, format, &mut w)?;
+            write(&mut w)?;
+            w.flush()
+                .map_err(|e| anyhow::anyhow!("writing to standard output: {e}"))?;
         }
     }
-    Ok(0)
+    Ok(())
 }

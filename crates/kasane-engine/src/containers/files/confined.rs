@@ -25,6 +25,26 @@ impl Engine {
         record: &ContainerRecord,
         f: impl FnOnce(BorrowedFd<'_>) -> Result<T>,
     ) -> Result<T> {
+        self.with_root(record, false, f)
+    }
+
+    /// As [`Engine::with_rootfs`], but always the container's own filesystem (its image's
+    /// layers and its upper dir), without the mounts and volumes of a running container:
+    /// what `export` writes.
+    pub(super) fn with_layers_root<T>(
+        &mut self,
+        record: &ContainerRecord,
+        f: impl FnOnce(BorrowedFd<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.with_root(record, true, f)
+    }
+
+    fn with_root<T>(
+        &mut self,
+        record: &ContainerRecord,
+        layers_only: bool,
+        f: impl FnOnce(BorrowedFd<'_>) -> Result<T>,
+    ) -> Result<T> {
         let paths = self.container_paths(&record.id);
         let rootfs = paths.rootfs();
         let mut access = None;
@@ -34,6 +54,22 @@ impl Engine {
                 && state.pid > 0
                 && let Some(fd) = running_root(state.pid, &rootfs)
             {
+                // The host side of the same overlay mount has no container mounts on it.
+                let fd = if layers_only {
+                    match rfs::open(
+                        &rootfs,
+                        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                        Mode::empty(),
+                    ) {
+                        Ok(host) => host,
+                        Err(_) => {
+                            std::thread::sleep(Duration::from_millis(20));
+                            continue;
+                        }
+                    }
+                } else {
+                    fd
+                };
                 access = Some(Ok(fd));
                 break;
             }

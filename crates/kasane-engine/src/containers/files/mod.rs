@@ -1,4 +1,4 @@
-//! A container's files and processes: `diff`, `cp`, `commit` and `top`.
+//! A container's files and processes: `diff`, `cp`, `commit`, `export` and `top`.
 //!
 //! # Confinement
 //! Everything inside a container is hostile: its symlinks may point anywhere, absolute or
@@ -41,6 +41,7 @@ mod commit;
 mod confined;
 mod copy;
 mod diff;
+mod export;
 mod top;
 
 #[cfg(test)]
@@ -163,6 +164,8 @@ fn os_path(b: &[u8]) -> &Path {
 struct TarOut<W: Write> {
     b: tar::Builder<W>,
     content: u64,
+    /// The first name written of each multiply-linked file, so later names become links.
+    links: std::collections::HashMap<(u64, u64), Vec<u8>>,
 }
 
 impl<W: Write> TarOut<W> {
@@ -170,6 +173,7 @@ impl<W: Write> TarOut<W> {
         TarOut {
             b: tar::Builder::new(out),
             content: 0,
+            links: std::collections::HashMap::new(),
         }
     }
 
@@ -198,7 +202,18 @@ impl<W: Write> TarOut<W> {
                 self.b.append_data(&mut h, os_path(&n), io::empty())?;
                 return Ok(Some(fd));
             }
+            FileType::RegularFile
+                if st.st_nlink > 1 && self.links.contains_key(&(st.st_dev, st.st_ino)) =>
+            {
+                let first = self.links[&(st.st_dev, st.st_ino)].clone();
+                h.set_entry_type(tar::EntryType::Link);
+                self.b
+                    .append_link(&mut h, os_path(tar_name), os_path(&first))?;
+            }
             FileType::RegularFile => {
+                if st.st_nlink > 1 {
+                    self.links.insert((st.st_dev, st.st_ino), tar_name.to_vec());
+                }
                 let (file, st) = open_regular(dir, name)?;
                 let size = u64::try_from(st.st_size).unwrap_or(0);
                 h.set_size(size);
