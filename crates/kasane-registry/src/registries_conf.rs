@@ -196,6 +196,11 @@ struct RawMirror {
 }
 
 impl RegistriesConfig {
+    /// Every `[[registry]]` entry, in the order the files were merged.
+    pub fn entries(&self) -> &[RegistryEntry] {
+        &self.registries
+    }
+
     /// Reads the configuration files named in the module documentation.
     pub fn load_default() -> Result<RegistriesConfig, ConfigError> {
         if let Some(path) = std::env::var_os(REGISTRIES_CONF_ENV).filter(|v| !v.is_empty()) {

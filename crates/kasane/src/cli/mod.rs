@@ -1,5 +1,6 @@
 //! Argument definitions (docker's syntax) and dispatch: one module per command.
 
+mod about;
 mod container;
 mod container_files;
 mod history;
@@ -139,6 +140,10 @@ pub enum Command {
     /// Manage volumes
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
+    /// Show the kasane version information
+    Version(about::VersionArgs),
+    /// Display system-wide information
+    Info(about::InfoArgs),
     /// The container monitor (internal)
     #[command(name = "__monitor", hide = true)]
     Monitor(container::MonitorArgs),
@@ -231,6 +236,8 @@ pub enum SystemCommand {
     Prune(system::SystemPruneArgs),
     /// Verify every blob, snapshot and metadata row; repair with --repair
     Check(system::CheckArgs),
+    /// Display system-wide information
+    Info(about::InfoArgs),
 }
 
 /// Sets up `tracing` from `--log-level`/`-D` (stderr).
@@ -332,6 +339,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Container(ContainerCommand::Prune(a)) => prune::containers(g, a),
         Command::Volume(c) => volume::run(g, c),
+        Command::Version(a) => about::version(g, a),
+        Command::Info(a) | Command::System(SystemCommand::Info(a)) => about::info(g, a),
         Command::Monitor(a) => container::monitor(g, a),
     }
 }
