@@ -30,6 +30,7 @@ mod pause;
 pub(crate) use names::new_id;
 mod rootfs;
 mod state;
+pub mod stats;
 
 pub use create::{ContainerOptions, RestartPolicy, VolumeSpec};
 pub use exec::ExecOptions;

@@ -153,19 +153,6 @@ fn operating_system() -> String {
         .unwrap_or_else(|| "Linux".to_owned())
 }
 
-/// `MemTotal` of `/proc/meminfo`, in bytes.
-fn mem_total() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("MemTotal:")
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            })
-        })
-        .map_or(0, |kb| kb * 1024)
-}
-
 /// docker's name for the filesystem holding `path` (`extfs`, `xfs`, `btrfs`, …).
 fn backing_filesystem(path: &std::path::Path) -> String {
     let Ok(st) = rustix::fs::statfs(path) else {
@@ -246,7 +233,7 @@ pub fn info(g: &GlobalOptions, a: InfoArgs) -> anyhow::Result<u8> {
         "OSType": std::env::consts::OS,
         "Architecture": std::env::consts::ARCH,
         "NCPU": ncpu,
-        "MemTotal": mem_total(),
+        "MemTotal": kasane_engine::containers::stats::host_memory(),
         "Name": hostname,
         "DockerRootDir": root.display().to_string(),
         "ServerVersion": env!("CARGO_PKG_VERSION"),
@@ -292,7 +279,9 @@ pub fn info(g: &GlobalOptions, a: InfoArgs) -> anyhow::Result<u8> {
     s.push_str(&format!(" CPUs: {ncpu}\n"));
     s.push_str(&format!(
         " Total Memory: {}\n",
-        bytes_size(i64::try_from(mem_total()).unwrap_or(i64::MAX))
+        bytes_size(
+            i64::try_from(kasane_engine::containers::stats::host_memory()).unwrap_or(i64::MAX)
+        )
     ));
     s.push_str(&format!(
         " Name: {}\n",

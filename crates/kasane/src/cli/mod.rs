@@ -19,6 +19,7 @@ mod registry;
 mod rmi;
 mod run;
 mod save;
+mod stats;
 mod system;
 mod tag;
 mod volume;
@@ -132,6 +133,8 @@ pub enum Command {
     Commit(container_files::CommitArgs),
     /// Export a container's filesystem as a tar archive
     Export(container_files::ExportArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(stats::StatsArgs),
     /// Display the running processes of a container
     Top(container_files::TopArgs),
     /// Manage containers
@@ -192,6 +195,8 @@ pub enum ContainerCommand {
     Commit(container_files::CommitArgs),
     /// Export a container's filesystem as a tar archive
     Export(container_files::ExportArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(stats::StatsArgs),
     /// Display the running processes of a container
     Top(container_files::TopArgs),
     /// Remove all stopped containers
@@ -334,6 +339,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => {
             container_files::export(g, a)
         }
+        Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => stats::run(g, a),
         Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => {
             container_files::top(g, a)
         }
