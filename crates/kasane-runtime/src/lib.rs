@@ -8,6 +8,7 @@
 //! The [`Runtime`] trait with [`OciCli`], which drives `crun`, `runc` or kasane's embedded
 //! youki ([`embedded`], reached as `kasane runtime …`) through runc's command line.
 
+pub mod cgroup_warmup;
 pub mod console;
 pub mod embedded;
 pub mod error;

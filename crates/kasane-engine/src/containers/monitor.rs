@@ -384,6 +384,10 @@ impl Engine {
         log: &SharedLogWriter,
     ) -> Result<Running> {
         self.cleanup_run(&record.id, paths, runtime);
+        // The runtime's cgroup write waits less when this starts now (see the module).
+        if kasane_runtime::cgroup_warmup::start().is_none() {
+            tracing::debug!("no cgroup warm-up");
+        }
         let image = self.image_record(&record.image)?;
         let parents = self.layer_snapshots(&image)?;
         let mounts = self
