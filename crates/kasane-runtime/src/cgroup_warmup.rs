@@ -35,42 +35,21 @@ pub fn start() -> Option<i32> {
     Some(child.as_raw())
 }
 
-/// The `cgroup.procs` of this process's own cgroup: in the unified hierarchy when the host
-/// has only that, else in its first mounted v1 hierarchy (the rwsem is shared by all).
+/// The `cgroup.procs` of this process's own cgroup (the rwsem is shared by every
+/// hierarchy, so any one of them does).
 fn own_cgroup_procs() -> Option<std::path::PathBuf> {
-    let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let root = std::path::Path::new("/sys/fs/cgroup");
-    if root.join("cgroup.controllers").exists() {
-        let path = text.lines().find_map(|l| l.strip_prefix("0::"))?;
-        return Some(root.join(path.trim_start_matches('/')).join("cgroup.procs"));
-    }
-    text.lines().find_map(|line| {
-        let mut parts = line.splitn(3, ':');
-        let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
-        let first = ctrls.split(',').next().filter(|c| !c.is_empty())?;
-        let procs = [first, ctrls]
-            .iter()
-            .map(|m| {
-                root.join(m)
-                    .join(path.trim_start_matches('/'))
-                    .join("cgroup.procs")
-            })
-            .find(|p| p.exists())?;
-        Some(procs)
-    })
+    let paths = crate::cgroups::CgroupPaths::of(std::process::id())?;
+    let procs = paths.any()?.join("cgroup.procs");
+    procs.exists().then_some(procs)
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn finds_this_process_cgroup_procs() {
-        // Every Linux host with cgroups mounted at the usual place has one.
         if std::path::Path::new("/sys/fs/cgroup").is_dir() {
             let p = super::own_cgroup_procs();
-            assert!(
-                p.as_ref().is_none_or(|p| p.ends_with("cgroup.procs")),
-                "{p:?}"
-            );
+            assert!(p.as_ref().is_none_or(|p| p.ends_with("cgroup.procs")), "{p:?}");
         }
     }
 }

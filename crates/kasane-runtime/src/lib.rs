@@ -9,6 +9,7 @@
 //! youki ([`embedded`], reached as `kasane runtime …`) through runc's command line.
 
 pub mod cgroup_warmup;
+pub mod cgroups;
 pub mod console;
 pub mod embedded;
 pub mod error;

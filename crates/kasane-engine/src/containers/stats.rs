@@ -2,9 +2,10 @@
 //! init (v1 or v2, found in `/proc/<pid>/cgroup`, whatever runtime made them) and the
 //! network devices of its namespace.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
+use kasane_runtime::cgroups::CgroupPaths;
 use kasane_store::metadata::ContainerRecord;
 
 use super::Status;
@@ -67,11 +68,11 @@ impl Engine {
 
 /// The counters of the container whose init is `pid`; `None` once it is gone.
 fn sample(pid: i32) -> Option<StatsSample> {
-    let groups = Cgroups::of(pid)?;
+    let groups = CgroupPaths::of(u32::try_from(pid).ok()?)?;
     let at = Instant::now();
     let host_memory = host_memory();
     let (cpu_ns, mem_usage, mem_limit, block, pids) = match &groups {
-        Cgroups::V2(dir) => {
+        CgroupPaths::V2(dir) => {
             let cpu = key_value(&dir.join("cpu.stat"), "usage_usec").unwrap_or(0) * 1000;
             let current = number(&dir.join("memory.current")).unwrap_or(0);
             let inactive = key_value(&dir.join("memory.stat"), "inactive_file").unwrap_or(0);
@@ -80,8 +81,8 @@ fn sample(pid: i32) -> Option<StatsSample> {
             let pids = number(&dir.join("pids.current")).unwrap_or(0);
             (cpu, current.saturating_sub(inactive), limit, block, pids)
         }
-        Cgroups::V1(dirs) => {
-            let dir = |c: &str| dirs.iter().find(|(n, _)| n == c).map(|(_, d)| d.as_path());
+        CgroupPaths::V1(_) => {
+            let dir = |c: &str| groups.controller(c);
             let cpu = dir("cpuacct")
                 .and_then(|d| number(&d.join("cpuacct.usage")))
                 .unwrap_or(0);
@@ -110,41 +111,6 @@ fn sample(pid: i32) -> Option<StatsSample> {
         block,
         pids,
     })
-}
-
-/// Where a process's cgroups are.
-enum Cgroups {
-    /// The unified hierarchy's directory.
-    V2(PathBuf),
-    /// Each v1 controller's directory.
-    V1(Vec<(String, PathBuf)>),
-}
-
-impl Cgroups {
-    fn of(pid: i32) -> Option<Cgroups> {
-        let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-        let root = Path::new("/sys/fs/cgroup");
-        if root.join("cgroup.controllers").exists() {
-            let path = text.lines().find_map(|l| l.strip_prefix("0::"))?;
-            return Some(Cgroups::V2(root.join(path.trim_start_matches('/'))));
-        }
-        let mut dirs = Vec::new();
-        for line in text.lines() {
-            let mut parts = line.splitn(3, ':');
-            let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
-            for c in ctrls.split(',').filter(|c| !c.is_empty()) {
-                // A controller is mounted alone or with its companions (`cpu,cpuacct`).
-                let dir = [c, ctrls]
-                    .iter()
-                    .map(|m| root.join(m).join(path.trim_start_matches('/')))
-                    .find(|d| d.is_dir());
-                if let Some(d) = dir {
-                    dirs.push((c.to_owned(), d));
-                }
-            }
-        }
-        Some(Cgroups::V1(dirs))
-    }
 }
 
 fn number(path: &Path) -> Option<u64> {
