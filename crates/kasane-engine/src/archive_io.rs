@@ -150,7 +150,7 @@ impl Engine {
         // An image that is here already (same config, so same ID) only gets the names: its
         // layers are unpacked and its blobs stored, whichever manifest described it then.
         if let Some(id) = self.existing_image_of(src, &manifest_desc, subject)? {
-            return self.apply_loaded_names(id, names, report);
+            return self.record_loaded(None, id, names, report);
         }
         let mut unpacked = self.unpack_manifest(src, &manifest_desc, subject, lease, None)?;
         if let Some((desc, bytes)) = &index {
@@ -167,10 +167,7 @@ impl Engine {
             };
         }
         let id = unpacked.record.id.clone();
-        let record = unpacked.record;
-        self.metadata
-            .write(|tx| tx.insert_image(&record).map(drop))?;
-        self.apply_loaded_names(id, names, report)
+        self.record_loaded(Some(&unpacked.record), id, names, report)
     }
 
     /// The ID of the image `desc` describes, if that image is in the store already.
@@ -189,13 +186,19 @@ impl Engine {
         Ok(self.metadata.read(|tx| tx.image(&id))?.map(|_| id))
     }
 
-    fn apply_loaded_names(
+    /// Records a loaded image (`record`, when it is new) and its names in one transaction:
+    /// a load killed at any moment leaves the image with all its names or not at all.
+    fn record_loaded(
         &mut self,
+        record: Option<&ImageRecord>,
         id: ImageId,
         names: Vec<Reference>,
         report: &mut LoadReport,
     ) -> Result<()> {
         let renamed = self.metadata.write(|tx| {
+            if let Some(r) = record {
+                tx.insert_image(r)?;
+            }
             let mut renamed = Vec::new();
             for n in &names {
                 if let Some(prev) = tx.set_tag(&n.to_string(), &id)? {
