@@ -46,9 +46,8 @@ fn formatted(format: Option<&str>, doc: &Value) -> anyhow::Result<Option<u8>> {
         println!("{doc}");
         return Ok(Some(0));
     }
-    let format = match super::inspect::inspect_format(Some(f))? {
-        Ok(InspectFormat::Template(t)) => InspectFormat::Template(t),
-        Ok(other) => other,
+    let format: InspectFormat = match super::inspect::inspect_format(Some(f))? {
+        Ok(format) => format,
         Err(code) => return Ok(Some(code)),
     };
     let out = render_inspect(&format, std::slice::from_ref(doc), &Hints::new());
