@@ -49,7 +49,10 @@ mod tests {
     fn finds_this_process_cgroup_procs() {
         if std::path::Path::new("/sys/fs/cgroup").is_dir() {
             let p = super::own_cgroup_procs();
-            assert!(p.as_ref().is_none_or(|p| p.ends_with("cgroup.procs")), "{p:?}");
+            assert!(
+                p.as_ref().is_none_or(|p| p.ends_with("cgroup.procs")),
+                "{p:?}"
+            );
         }
     }
 }
