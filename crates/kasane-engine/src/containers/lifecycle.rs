@@ -264,6 +264,9 @@ impl Engine {
         let Ok(opts) = self.container_options(record) else {
             return Ok(());
         };
+        if !opts.volumes.iter().any(|v| v.kind == "volume") {
+            return Ok(());
+        }
         let _lock = self.lock_volumes()?;
         let users = self.volume_users()?;
         for v in opts.volumes.iter().filter(|v| v.kind == "volume") {
