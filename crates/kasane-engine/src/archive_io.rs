@@ -20,10 +20,10 @@ use kasane_store::metadata::{ImageRecord, TargetDescriptor};
 use kasane_store::{Provider, read_blob};
 
 use crate::Engine;
+use crate::blob_io::write_small_blob;
 use crate::error::{EngineError, Result};
 use crate::lease::Lease;
 use crate::resolve::Matched;
-use crate::unpack::write_small_blob;
 
 /// Archive formats of `save`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

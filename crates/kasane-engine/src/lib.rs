@@ -30,6 +30,7 @@ pub mod unpack;
 pub mod volumes;
 
 mod archive_io;
+mod blob_io;
 mod changes;
 mod check;
 mod gc;

@@ -7,9 +7,9 @@ use kasane_store::metadata::{ImageRecord, LeaseResource};
 use serde_json::{Map, Value, json};
 
 use crate::Engine;
+use crate::blob_io::write_small_blob;
 use crate::error::{EngineError, Result};
 use crate::lease::Lease;
-use crate::unpack::write_small_blob;
 
 impl Engine {
     /// Encodes `config` as the image config (`config_type`), wraps it with `layers` in a

@@ -16,9 +16,10 @@ use kasane_registry::{RegistryClient, RemoteRepository};
 use kasane_store::metadata::{LeaseResource, TargetDescriptor};
 
 use crate::Engine;
+use crate::blob_io::write_small_blob;
 use crate::error::{EngineError, Result};
 use crate::lease::Lease;
-use crate::unpack::{UnpackProgress, write_small_blob};
+use crate::unpack::UnpackProgress;
 
 /// Options of [`Engine::pull`].
 #[derive(Default, Clone, Copy)]

@@ -209,6 +209,12 @@ pub fn info(g: &GlobalOptions, a: InfoArgs) -> anyhow::Result<u8> {
         .to_string_lossy()
         .into_owned();
     let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Each host fact is read once, for the JSON and the text alike.
+    let backing = backing_filesystem(&root);
+    let runtimes = runtimes();
+    let kernel = kernel_version();
+    let os = operating_system();
+    let memory = kasane_engine::containers::stats::host_memory();
     let doc = json!({
         "Containers": containers.len(),
         "ContainersRunning": running,
@@ -216,23 +222,23 @@ pub fn info(g: &GlobalOptions, a: InfoArgs) -> anyhow::Result<u8> {
         "ContainersStopped": containers.len() - running - paused,
         "Images": images,
         "Driver": driver,
-        "DriverStatus": [["Backing Filesystem", backing_filesystem(&root)]],
+        "DriverStatus": [["Backing Filesystem", backing]],
         "LoggingDriver": "json-file",
         "CgroupDriver": "cgroupfs",
         "CgroupVersion": cgroup_version(),
         "Plugins": {"Volume": ["local"], "Network": ["host", "none", "private"], "Log": ["json-file"]},
-        "Runtimes": runtimes()
+        "Runtimes": runtimes
             .iter()
             .map(|r| (r.to_string(), json!({"path": if *r == "kasane" { "embedded youki" } else { r }})))
             .collect::<serde_json::Map<String, Value>>(),
         "DefaultRuntime": "kasane",
         "SecurityOptions": ["name=seccomp,profile=builtin"],
-        "KernelVersion": kernel_version(),
-        "OperatingSystem": operating_system(),
+        "KernelVersion": kernel,
+        "OperatingSystem": os,
         "OSType": std::env::consts::OS,
         "Architecture": std::env::consts::ARCH,
         "NCPU": ncpu,
-        "MemTotal": kasane_engine::containers::stats::host_memory(),
+        "MemTotal": memory,
         "Name": hostname,
         "DockerRootDir": root.display().to_string(),
         "ServerVersion": env!("CARGO_PKG_VERSION"),
@@ -260,27 +266,22 @@ pub fn info(g: &GlobalOptions, a: InfoArgs) -> anyhow::Result<u8> {
     s.push_str(&format!(" Images: {images}\n"));
     s.push_str(&format!(" Server Version: {}\n", env!("CARGO_PKG_VERSION")));
     s.push_str(&format!(" Storage Driver: {driver}\n"));
-    s.push_str(&format!(
-        "  Backing Filesystem: {}\n",
-        backing_filesystem(&root)
-    ));
+    s.push_str(&format!("  Backing Filesystem: {}\n", backing));
     s.push_str(" Logging Driver: json-file\n");
     s.push_str(" Cgroup Driver: cgroupfs\n");
     s.push_str(&format!(" Cgroup Version: {}\n", cgroup_version()));
     s.push_str(" Plugins:\n  Volume: local\n  Network: host none private\n  Log: json-file\n");
-    s.push_str(&format!(" Runtimes: {}\n", runtimes().join(" ")));
+    s.push_str(&format!(" Runtimes: {}\n", runtimes.join(" ")));
     s.push_str(" Default Runtime: kasane\n");
     s.push_str(" Security Options:\n  seccomp\n   Profile: builtin\n");
-    s.push_str(&format!(" Kernel Version: {}\n", kernel_version()));
-    s.push_str(&format!(" Operating System: {}\n", operating_system()));
+    s.push_str(&format!(" Kernel Version: {kernel}\n"));
+    s.push_str(&format!(" Operating System: {os}\n"));
     s.push_str(&format!(" OSType: {}\n", std::env::consts::OS));
     s.push_str(&format!(" Architecture: {}\n", std::env::consts::ARCH));
     s.push_str(&format!(" CPUs: {ncpu}\n"));
     s.push_str(&format!(
         " Total Memory: {}\n",
-        bytes_size(
-            i64::try_from(kasane_engine::containers::stats::host_memory()).unwrap_or(i64::MAX)
-        )
+        bytes_size(i64::try_from(memory).unwrap_or(i64::MAX))
     ));
     s.push_str(&format!(
         " Name: {}\n",

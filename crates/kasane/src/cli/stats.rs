@@ -122,6 +122,20 @@ fn targets(engine: &mut Engine, a: &StatsArgs) -> anyhow::Result<Vec<(ContainerR
     Ok(out)
 }
 
+/// A sample of each running container of `shown`, by id.
+fn samples(
+    engine: &mut Engine,
+    shown: &[(ContainerRecord, String)],
+) -> anyhow::Result<HashMap<String, StatsSample>> {
+    let mut out = HashMap::new();
+    for (record, _) in shown {
+        if let Some(s) = engine.container_stats(record)? {
+            out.insert(record.id.clone(), s);
+        }
+    }
+    Ok(out)
+}
+
 pub fn run(g: &GlobalOptions, a: StatsArgs) -> anyhow::Result<u8> {
     let mode = FormatMode::parse(a.format.as_deref(), DEFAULT)?;
     let mut engine = open_engine(g)?;
@@ -130,22 +144,12 @@ pub fn run(g: &GlobalOptions, a: StatsArgs) -> anyhow::Result<u8> {
     let mut first = true;
     loop {
         let shown = targets(&mut engine, &a)?;
-        let mut now = HashMap::new();
-        for (record, _) in &shown {
-            if let Some(s) = engine.container_stats(record)? {
-                now.insert(record.id.clone(), s);
-            }
-        }
+        let mut now = samples(&mut engine, &shown)?;
         if first && !now.is_empty() {
             // docker's first figures already cover an interval: measure one.
             previous = now;
             std::thread::sleep(INTERVAL);
-            now = HashMap::new();
-            for (record, _) in &shown {
-                if let Some(s) = engine.container_stats(record)? {
-                    now.insert(record.id.clone(), s);
-                }
-            }
+            now = samples(&mut engine, &shown)?;
         }
         first = false;
         let rows: Vec<Value> = shown

@@ -51,13 +51,14 @@ impl Engine {
 
         // Paused here unless the user paused it already (then it stays paused).
         let state = self.container_state(&record)?;
-        let paused_here = opts.pause && state.status == Status::Running && !state.paused && {
-            let paths = self.container_paths(&record.id);
-            let runtime = self.runtime_for(&copts, &paths)?;
+        let paused_here = if opts.pause && state.status == Status::Running && !state.paused {
+            let runtime = self.runtime_for(&copts, &self.container_paths(&record.id))?;
             runtime.pause(&record.id).map_err(|e| {
                 EngineError::ContainerState(format!("cannot pause container {}: {e}", record.id))
             })?;
-            true
+            Some(runtime)
+        } else {
+            None
         };
         let lease = Lease::take(&mut self.metadata)?;
         let result = self
@@ -66,14 +67,10 @@ impl Engine {
                 self.insert_image_tagged(&new_image, reference.as_ref())?;
                 Ok(new_image.id)
             });
-        if paused_here {
-            let paths = self.container_paths(&record.id);
-            let resumed = self
-                .runtime_for(&copts, &paths)
-                .and_then(|r| r.resume(&record.id).map_err(EngineError::from));
-            if let Err(e) = resumed {
-                tracing::warn!("unpausing {} after the commit: {e}", record.name);
-            }
+        if let Some(runtime) = paused_here
+            && let Err(e) = runtime.resume(&record.id)
+        {
+            tracing::warn!("unpausing {} after the commit: {e}", record.name);
         }
         let released = lease.release(&mut self.metadata);
         if result.is_err()
