@@ -507,7 +507,7 @@ fn apply_job(ctx: &Ctx<'_>, src: &dyn Provider, job: &LayerJob, subject: &str) -
     let tee = Tee {
         inner: Counted {
             inner: stream,
-            digester: (!diff_is_digest).then(|| Digester::new(job.desc.digest.algorithm())),
+            digester: (!diff_is_digest).then(|| Digester::for_stream(job.desc.digest.algorithm())),
             count: 0,
             progress: ctx.progress.map(|p| (p, &job.desc, 0)),
         },

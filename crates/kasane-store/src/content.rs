@@ -102,7 +102,6 @@ pub trait BlobWriter: Write + Send {
 /// hashes, refuses bytes beyond the expected size at once, and compares size and digest at
 /// [`BlobVerifier::finish`]. Every [`BlobWriter`] in this crate is built on it, so the check is
 /// never forgotten (STYLE rule 4).
-#[derive(Clone)]
 pub struct BlobVerifier {
     expected: Option<(Digest, u64)>,
     /// `None` for a witnessed write: the caller hashes the same bytes and brings the digest.
@@ -119,6 +118,19 @@ impl BlobVerifier {
             digester: Some(Digester::new(algorithm)),
             count: 0,
         }
+    }
+
+    /// Moves the verifier out of a writer that is still used afterwards, leaving one that
+    /// refuses to finish (a hasher cannot be cloned: its state may live on the hashing thread).
+    pub fn take(&mut self) -> Self {
+        std::mem::replace(
+            self,
+            BlobVerifier {
+                expected: None,
+                digester: None,
+                count: 0,
+            },
+        )
     }
 
     /// A verifier that counts but does not hash: the caller hashes the very same bytes on its

@@ -742,7 +742,7 @@ impl LocalWriter<'_> {
         let file = buffered
             .into_inner()
             .map_err(|e| StoreError::io("writing", &self.data_path, e.into_error()))?;
-        let verified = self.verifier.clone().finish_with(witness);
+        let verified = self.verifier.take().finish_with(witness);
         let (digest, size) = match verified {
             Ok(v) => v,
             Err(e) => {

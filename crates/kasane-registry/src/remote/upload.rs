@@ -251,7 +251,7 @@ impl UploadWriter {
         }
         let (digest, size) = self
             .verifier
-            .clone()
+            .take()
             .finish_with(witness)
             .map_err(|e| RegistryError::invalid(&self.what, e.to_string()))?;
         match &mut self.mode {

@@ -2,7 +2,9 @@
 //!
 //! sha256 runs at 0.25–1.1 GB/s per core depending on SHA-NI; writing files is mostly kernel
 //! time. Hashing beside the applier instead of in line keeps the DiffID off the critical path,
-//! which is what lets `apply` keep up with `tar -x` (which hashes nothing). Chunks of
+//! which is what lets `apply` keep up with `tar -x` (which hashes nothing). Where the CPU has
+//! the process's multi-lane hashing thread ([`Digester::for_stream`]), that thread is used and
+//! no thread of our own is started. Otherwise chunks of
 //! [`CHUNK`] bytes are handed over through a bounded channel (at most [`DEPTH`] in flight) and
 //! their buffers come back for reuse, so memory stays bounded and allocation-free in steady
 //! state. If a thread cannot be started, hashing happens in line.
@@ -37,6 +39,14 @@ pub(crate) struct HashingReader<R> {
 
 impl<R: Read> HashingReader<R> {
     pub(crate) fn new(inner: R) -> Self {
+        let shared = Digester::for_stream(Algorithm::Sha256);
+        if shared.offloads() {
+            return HashingReader {
+                inner,
+                mode: Mode::Inline(shared),
+                count: 0,
+            };
+        }
         let (tx, rx) = sync_channel::<Vec<u8>>(DEPTH);
         let (back_tx, recycled) = sync_channel::<Vec<u8>>(DEPTH + 2);
         let spawned = std::thread::Builder::new()

@@ -269,7 +269,7 @@ impl<W: Write + Send> TarBlobWriter<'_, W> {
                 source: io::Error::other("an earlier write failed"),
             });
         };
-        let verified = self.verifier.clone().finish_with(witness);
+        let verified = self.verifier.take().finish_with(witness);
         let (digest, size) = match verified {
             Ok(v) => v,
             Err(e) => {

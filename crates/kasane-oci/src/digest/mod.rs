@@ -10,6 +10,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+mod lanes;
+mod sha256x8;
 #[cfg(not(feature = "openssl"))]
 use sha2::Digest as _;
 
@@ -230,7 +233,6 @@ pub fn chain_ids(diff_ids: &[DiffId]) -> Vec<ChainId> {
 }
 
 /// A streaming hasher that yields a [`Digest`].
-#[derive(Clone)]
 pub struct Digester {
     inner: Hasher,
 }
@@ -240,10 +242,10 @@ use openssl::sha::{Sha256 as Sha256Impl, Sha512 as Sha512Impl};
 #[cfg(not(feature = "openssl"))]
 use sha2::{Sha256 as Sha256Impl, Sha512 as Sha512Impl};
 
-#[derive(Clone)]
 enum Hasher {
     Sha256(Sha256Impl),
     Sha512(Sha512Impl),
+    Lanes(lanes::LaneStream),
 }
 
 impl Digester {
@@ -256,11 +258,34 @@ impl Digester {
         Digester { inner }
     }
 
+    /// A hasher for a long stream hashed while others are (the blobs and DiffIDs of a pull
+    /// or a load): where the CPU allows, SHA-256 streams go to one hashing thread that
+    /// compresses eight of them at once, at about a fifth of the cost each.
+    pub fn for_stream(algorithm: Algorithm) -> Self {
+        match algorithm {
+            Algorithm::Sha256 => match lanes::LaneStream::start() {
+                Some(s) => Digester {
+                    inner: Hasher::Lanes(s),
+                },
+                None => Digester::new(algorithm),
+            },
+            Algorithm::Sha512 => Digester::new(algorithm),
+        }
+    }
+
+    /// Whether [`update`](Self::update) only copies the bytes for the hashing thread (a
+    /// [`for_stream`](Self::for_stream) hasher where the CPU allows): callers need no helper
+    /// thread of their own to keep hashing off their critical path.
+    pub fn offloads(&self) -> bool {
+        matches!(self.inner, Hasher::Lanes(_))
+    }
+
     /// Feeds bytes.
     pub fn update(&mut self, bytes: &[u8]) {
         match &mut self.inner {
             Hasher::Sha256(h) => h.update(bytes),
             Hasher::Sha512(h) => h.update(bytes),
+            Hasher::Lanes(h) => h.update(bytes),
         }
     }
 
@@ -275,6 +300,12 @@ impl Digester {
             Hasher::Sha256(h) => (Algorithm::Sha256, hex::encode(h.finalize())),
             #[cfg(not(feature = "openssl"))]
             Hasher::Sha512(h) => (Algorithm::Sha512, hex::encode(h.finalize())),
+            // The hashing thread died only through a bug; the zero digest then fails every
+            // verification instead of passing one.
+            Hasher::Lanes(h) => (
+                Algorithm::Sha256,
+                hex::encode(h.finish().unwrap_or([0; 32])),
+            ),
         };
         Digest { algorithm, hex }
     }
