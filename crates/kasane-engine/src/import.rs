@@ -8,9 +8,9 @@
 
 use std::io::{BufRead, BufReader, Read};
 
-use kasane_oci::{ChainId, Descriptor, DiffId, ImageId, Platform, Reference, media_type};
+use kasane_oci::{ChainId, Descriptor, ImageId, Platform, Reference, media_type};
 use kasane_snapshot::SnapshotId;
-use kasane_snapshot::archive::{self, ApplyOptions};
+use kasane_snapshot::archive::{self, ApplyOptions, ApplyStats};
 use kasane_store::Ingester;
 use kasane_store::lock::FileLock;
 use kasane_store::metadata::{
@@ -86,14 +86,16 @@ impl Engine {
         lease.add(&mut self.metadata, LeaseResource::Snapshot, &snapshot_id)?;
         let snapshot = crate::snap_id(&snapshot_id)?;
         let applied = self.import_layer(input, &snapshot, lease);
-        let (diff_id, blob_size, content_size) = match applied {
+        let (stats, blob_size) = match applied {
             Ok(v) => v,
             Err(e) => {
                 self.discard_snapshot(&snapshot);
                 return Err(e);
             }
         };
-        let fingerprint = kasane_snapshot::fingerprint(&self.snapshots.fs_dir(&snapshot))?;
+        let (diff_id, content_size) = (stats.diff_id, stats.content_size);
+        let fingerprint =
+            kasane_snapshot::fingerprint_with(&self.snapshots.fs_dir(&snapshot), &stats.contents)?;
         self.snapshots.commit(&snapshot)?;
         let chain = ChainId(diff_id.0.clone());
         let inserted = self.metadata.write(|tx| {
@@ -174,13 +176,13 @@ impl Engine {
     }
 
     /// Streams the tarball into the layer blob and the snapshot at once.
-    /// Returns (DiffID, blob size, unpacked content size).
+    /// Returns what apply saw (DiffID, content size, file contents) and the blob size.
     fn import_layer(
         &mut self,
         input: &mut dyn Read,
         snapshot: &SnapshotId,
         lease: &Lease,
-    ) -> Result<(DiffId, u64, u64)> {
+    ) -> Result<(ApplyStats, u64)> {
         let dir = self.snapshots.prepare_layer(snapshot, &[])?;
         let mut buffered = BufReader::with_capacity(1 << 20, input);
         let head = buffered
@@ -221,7 +223,7 @@ impl Engine {
                 stats.diff_id
             )));
         }
-        Ok((stats.diff_id, size, stats.content_size))
+        Ok((stats, size))
     }
 }
 

@@ -596,7 +596,7 @@ fn apply_job(ctx: &Ctx<'_>, src: &dyn Provider, job: &LayerJob, subject: &str) -
             .map_err(|e| EngineError::invalid_image(subject, e))?;
     }
     let applied_at = started.elapsed();
-    let fingerprint = kasane_snapshot::fingerprint(&dir)?;
+    let fingerprint = kasane_snapshot::fingerprint_with(&dir, &stats.contents)?;
     tracing::debug!(
         "layer {}: {size} bytes applied in {applied_at:?}, fingerprinted in {:?}",
         job.desc.digest,

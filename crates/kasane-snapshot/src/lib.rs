@@ -53,4 +53,4 @@ pub use archive::{ApplyOptions, ApplyStats, DiffMode, DiffStats, Limits, Whiteou
 pub use error::{ErrorKind, SnapshotError};
 pub use snapshotter::{Mount, Native, Overlay, SnapshotId, Snapshotter, overlay_supported};
 pub use sys::{mount_all, open_in_root, sync_tree, unmount};
-pub use tree::{TreeEntry, Usage, fingerprint, listing, usage};
+pub use tree::{KnownContents, TreeEntry, Usage, fingerprint, fingerprint_with, listing, usage};

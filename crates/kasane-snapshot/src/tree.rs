@@ -112,11 +112,40 @@ fn escape(bytes: &[u8]) -> String {
 /// [`SnapshotError::Io`] naming the node that could not be read.
 pub fn listing(root: &Path) -> Result<Vec<TreeEntry>, SnapshotError> {
     let mut out = Vec::new();
-    visit(root, |e| {
+    visit(root, &KnownContents::default(), |e| {
         out.push(e);
         Ok(())
     })?;
     Ok(out)
+}
+
+/// Content summaries of regular files taken while they were written (by
+/// [`archive::apply`](crate::archive::apply)), keyed by device and inode: with them
+/// [`fingerprint_with`] reads no file back, which was most of a fingerprint's cost.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KnownContents(HashMap<(u64, u64), (u128, u64)>);
+
+impl KnownContents {
+    /// Records that the file at `dev`/`ino` holds `size` bytes whose xxh3-128 is `hash`.
+    pub(crate) fn record(&mut self, dev: u64, ino: u64, hash: u128, size: u64) {
+        self.0.insert((dev, ino), (hash, size));
+    }
+
+    /// Files recorded.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no file is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The recorded summary of a file with this metadata, if its size still matches.
+    fn get(&self, st: &Stat) -> Option<u128> {
+        let &(hash, size) = self.0.get(&(st.st_dev, st.st_ino))?;
+        (size == st.st_size as u64).then_some(hash)
+    }
 }
 
 /// A digest of everything [`listing`] describes, in a fixed encoding.
@@ -124,9 +153,19 @@ pub fn listing(root: &Path) -> Result<Vec<TreeEntry>, SnapshotError> {
 /// # Errors
 /// As [`listing`].
 pub fn fingerprint(root: &Path) -> Result<Digest, SnapshotError> {
+    fingerprint_with(root, &KnownContents::default())
+}
+
+/// [`fingerprint`] of a tree just written by `apply`, taking the content of the files it
+/// wrote from `known` instead of reading them back. Equal to [`fingerprint`] as long as
+/// nothing else wrote to the tree since.
+///
+/// # Errors
+/// As [`listing`].
+pub fn fingerprint_with(root: &Path, known: &KnownContents) -> Result<Digest, SnapshotError> {
     let mut d = Digester::new(Algorithm::Sha256);
     d.update(b"kasane-tree-v2\n");
-    visit(root, |e| {
+    visit(root, known, |e| {
         d.update(e.to_string().as_bytes());
         d.update(b"\n");
         Ok(())
@@ -146,6 +185,7 @@ fn format_content(hash: u128) -> String {
 
 fn visit(
     root: &Path,
+    known: &KnownContents,
     mut f: impl FnMut(TreeEntry) -> Result<(), SnapshotError>,
 ) -> Result<(), SnapshotError> {
     let top = sys::open_dir(root).map_err(|source| SnapshotError::Io {
@@ -186,6 +226,9 @@ fn visit(
             links.insert(key, e.path.clone());
         }
         match ft {
+            FileType::RegularFile if let Some(hash) = known.get(st) => {
+                e.content = Some(format_content(hash));
+            }
             FileType::RegularFile => {
                 let fd = rfs::openat(
                     node.parent,

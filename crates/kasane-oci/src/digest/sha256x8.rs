@@ -323,4 +323,3 @@ mod tests {
         assert_eq!(states[3], want);
     }
 }
-

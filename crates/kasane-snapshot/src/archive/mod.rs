@@ -152,6 +152,8 @@ pub struct ApplyStats {
     pub content_size: u64,
     /// Tar entries applied (extension headers not counted).
     pub entries: u64,
+    /// The content of every regular file written, for [`fingerprint_with`](crate::fingerprint_with).
+    pub contents: crate::KnownContents,
 }
 
 /// What [`diff`] reads.

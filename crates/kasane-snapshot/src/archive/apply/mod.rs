@@ -87,6 +87,7 @@ pub fn apply(
         created: HashSet::new(),
         buf: vec![0; COPY_BUF],
         content_size: 0,
+        contents: crate::KnownContents::default(),
     };
     let mut bufs = Bufs::default();
     let mut count: u64 = 0;
@@ -141,6 +142,7 @@ pub fn apply(
     }
     ap.finish()?;
     let content_size = ap.content_size;
+    let contents = std::mem::take(&mut ap.contents);
     drop(ap);
 
     let mut reader = archive.into_inner();
@@ -166,6 +168,7 @@ pub fn apply(
         tar_size,
         content_size,
         entries: count,
+        contents,
     })
 }
 
@@ -339,6 +342,8 @@ struct Applier<'r> {
     created: HashSet<(u64, u64, Vec<u8>)>,
     buf: Vec<u8>,
     content_size: u64,
+    /// What each file written holds, so the fingerprint need not read it back.
+    contents: crate::KnownContents,
 }
 
 impl Applier<'_> {

@@ -96,6 +96,7 @@ impl Applier<'_> {
         };
         let mut file = File::from(fd);
         let mut written: u64 = 0;
+        let mut content = xxhash_rust::xxh3::Xxh3::new();
         loop {
             let n = match data.read(&mut self.buf) {
                 Ok(0) => break,
@@ -114,12 +115,16 @@ impl Applier<'_> {
                     op: "writing file",
                     source,
                 })?;
+            content.update(&self.buf[..n]);
             written += n as u64;
         }
         if written != size {
             return Err(SnapshotError::Truncated { entry: m.entry() });
         }
         self.content_size += size;
+        let st = rfs::fstat(&file).map_err(m.err("reading metadata"))?;
+        self.contents
+            .record(st.st_dev, st.st_ino, content.digest128(), written);
         self.fd_meta(file.as_fd(), m)?;
         rfs::futimens(&file, &m.times()).map_err(m.err("setting mtime"))?;
         self.mark_created(dir, m.name, m)?;

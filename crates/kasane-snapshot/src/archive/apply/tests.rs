@@ -440,3 +440,32 @@ fn missing_parents_are_created_0755_and_symlinked_parents_resolve_inside() {
     );
     assert!(t.path().join("real/one").is_file() && t.path().join("real/two").is_file());
 }
+
+#[test]
+fn the_fingerprint_from_recorded_contents_equals_the_one_read_back() {
+    for whiteouts in [WhiteoutMode::Overlay, WhiteoutMode::Delete] {
+        let t = tempfile::tempdir().unwrap();
+        let mut l = Layer::new();
+        l.dir("d/")
+            .file("d/a", "first")
+            .link("d/a2", "d/a")
+            .file("d/b", "replaced later")
+            .file("d/b", "the second b, longer")
+            .file("d/empty", "")
+            .file("top", "x");
+        l.symlink("d/s", "a");
+        let stats = apply_in(t.path(), &l.bytes(), whiteouts).unwrap();
+        // One per inode written (the replaced `d/b` may have left its inode number to the new one).
+        assert!((4..=5).contains(&stats.contents.len()));
+        assert_eq!(
+            crate::fingerprint_with(t.path(), &stats.contents).unwrap(),
+            crate::fingerprint(t.path()).unwrap()
+        );
+        // A file changed behind the applier's back is read again: its size differs.
+        std::fs::write(t.path().join("top"), "changed").unwrap();
+        assert_eq!(
+            crate::fingerprint_with(t.path(), &stats.contents).unwrap(),
+            crate::fingerprint(t.path()).unwrap()
+        );
+    }
+}
