@@ -26,6 +26,8 @@ const CHUNK: usize = 256 << 10;
 const IN_FLIGHT: usize = 4;
 /// Blocks per lane per multi-lane step: new streams join the next step.
 const STEP: usize = 64;
+/// How long the thread waits for open streams with nothing queued to send their next buffer.
+const GATHER: std::time::Duration = std::time::Duration::from_micros(300);
 
 enum Msg {
     /// Whole blocks of stream `id`; the emptied buffer goes back through `back`.
@@ -230,6 +232,20 @@ fn run(rx: Receiver<Msg>) {
         }
         while let Ok(m) = rx.try_recv() {
             receive(&mut streams, m);
+        }
+        // A step costs the same with one lane as with eight. While other streams are open
+        // but have nothing queued yet, wait a moment for them, unless a producer may already
+        // be blocked on a full queue.
+        let busy = streams.values().filter(|s| s.pending()).count();
+        let open = streams.values().filter(|s| s.finish.is_none()).count();
+        let crowded = streams.values().any(|s| s.queue.len() + 1 >= IN_FLIGHT);
+        if busy < open.min(LANES) && !crowded {
+            if let Ok(m) = rx.recv_timeout(GATHER) {
+                receive(&mut streams, m);
+                while let Ok(m) = rx.try_recv() {
+                    receive(&mut streams, m);
+                }
+            }
         }
         // The busy streams, rotated so that every stream gets lanes when there are more
         // than eight.
