@@ -8,7 +8,8 @@
 //! that were hashed are what gets stored and served.
 //!
 //! Modules:
-//! - [`digest`]: `Digest`, `DiffId`, `ChainId`, `ImageId`, `chain_ids`, streaming hashing;
+//! - [`digest`]: `Digest`, `DiffId`, `ChainId`, `ImageId`, `chain_ids`, streaming hashing (long
+//!   streams share one multi-lane SHA-256 thread, see `Digester::for_stream`);
 //! - [`descriptor`]: `Descriptor`, the typed pointer to a blob;
 //! - [`media_type`]: OCI and Docker media types, layer compression, v2s2 <-> OCI mapping;
 //! - [`platform`]: `Platform`, containerd's normalisation and `--platform` syntax;
@@ -17,8 +18,9 @@
 //! - [`config`]: `ImageConfig`, a lossless superset of OCI's and docker's image config;
 //! - [`error`]: `OciError`, the one error type.
 //!
-//! Everything here is pure: no file system, no network, no async; parsers never panic on
-//! input (each has a fuzz target in `fuzz/`).
+//! Everything here is pure: no file system, no network, no async (the one thread, the SHA-256
+//! lane hasher, only computes); parsers never panic on input (each has a fuzz target in
+//! `fuzz/`).
 
 // House rule: no unwrap outside tests; tests unwrap freely (there is no workspace clippy.toml
 // with `allow-unwrap-in-tests`).

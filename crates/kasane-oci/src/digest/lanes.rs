@@ -414,6 +414,31 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        #[test]
+        fn any_split_of_any_bytes_hashes_like_one_stream(
+            len in 0usize..(CHUNK * 2 + 300),
+            cuts in proptest::collection::vec(1usize..100_000, 1..8),
+            seed in 0u64..1000,
+        ) {
+            let data = pattern(seed, len);
+            let Some(mut s) = LaneStream::start() else {
+                return Ok(()); // no lane hasher on this CPU
+            };
+            let mut rest = &data[..];
+            for cut in cuts.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (piece, tail) = rest.split_at((*cut).min(rest.len()));
+                s.update(piece);
+                rest = tail;
+            }
+            proptest::prop_assert_eq!(s.finish().map(hex::encode), Some(local(&data)));
+        }
+    }
+
     #[test]
     fn concurrent_streams_of_odd_sizes_each_get_their_own_digest() {
         if LaneStream::start().is_none() {
