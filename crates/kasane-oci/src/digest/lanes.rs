@@ -239,12 +239,13 @@ fn run(rx: Receiver<Msg>) {
         let busy = streams.values().filter(|s| s.pending()).count();
         let open = streams.values().filter(|s| s.finish.is_none()).count();
         let crowded = streams.values().any(|s| s.queue.len() + 1 >= IN_FLIGHT);
-        if busy < open.min(LANES) && !crowded {
-            if let Ok(m) = rx.recv_timeout(GATHER) {
+        if busy < open.min(LANES)
+            && !crowded
+            && let Ok(m) = rx.recv_timeout(GATHER)
+        {
+            receive(&mut streams, m);
+            while let Ok(m) = rx.try_recv() {
                 receive(&mut streams, m);
-                while let Ok(m) = rx.try_recv() {
-                    receive(&mut streams, m);
-                }
             }
         }
         // The busy streams, rotated so that every stream gets lanes when there are more
