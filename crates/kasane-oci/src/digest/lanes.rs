@@ -48,13 +48,13 @@ enum Msg {
     Abandon { id: u64 },
 }
 
-/// The thread's channel, started on first use; `None` when this CPU has no multi-lane
-/// kernel or the thread could not be started.
+/// The thread's channel, started on first use; `None` when the multi-lane kernel does not
+/// run or does not pay on this CPU, or the thread could not be started.
 fn service() -> Option<&'static Sender<Msg>> {
     static SERVICE: OnceLock<Option<Sender<Msg>>> = OnceLock::new();
     SERVICE
         .get_or_init(|| {
-            if !sha256x8::available() {
+            if !sha256x8::worthwhile() {
                 return None;
             }
             let (tx, rx) = channel();
