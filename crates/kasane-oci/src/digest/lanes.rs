@@ -381,19 +381,7 @@ fn compress_one(state: &mut [u32; 8], data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::digest::{Algorithm, Digester};
-
-    fn pattern(seed: u64, len: usize) -> Vec<u8> {
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    }
+    use crate::digest::{Algorithm, Digester, test_bytes};
 
     fn local(bytes: &[u8]) -> String {
         let mut d = Digester::new(Algorithm::Sha256);
@@ -404,7 +392,7 @@ mod tests {
     #[test]
     fn padding_matches_at_every_tail_length() {
         for len in (0..3 * BLOCK).chain([CHUNK - 1, CHUNK, CHUNK + 55, 3 * CHUNK + 64]) {
-            let data = pattern(len as u64, len);
+            let data = test_bytes(len as u64, len);
             let Some(mut s) = LaneStream::start() else {
                 eprintln!("skipped: no lane hasher on this CPU");
                 return;
@@ -423,7 +411,7 @@ mod tests {
             cuts in proptest::collection::vec(1usize..100_000, 1..8),
             seed in 0u64..1000,
         ) {
-            let data = pattern(seed, len);
+            let data = test_bytes(seed, len);
             let Some(mut s) = LaneStream::start() else {
                 return Ok(()); // no lane hasher on this CPU
             };
@@ -450,7 +438,7 @@ mod tests {
         let handles: Vec<_> = (0..12u64)
             .map(|i| {
                 std::thread::spawn(move || {
-                    let data = pattern(i, (i as usize + 1) * 300_001);
+                    let data = test_bytes(i, (i as usize + 1) * 300_001);
                     let mut s = LaneStream::start().unwrap();
                     for piece in data.chunks(7_919 * (i as usize + 1)) {
                         s.update(piece);

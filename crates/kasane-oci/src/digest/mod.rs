@@ -322,6 +322,20 @@ impl std::io::Write for Digester {
     }
 }
 
+/// `len` bytes of a fixed pseudo-random sequence chosen by `seed` (xorshift), for tests.
+#[cfg(test)]
+pub(crate) fn test_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// A reader that hashes and counts everything read through it.
 pub struct DigestingReader<R> {
     inner: R,

@@ -274,6 +274,7 @@ fn store(reg: __m256i) -> [u32; LANES] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::digest::test_bytes;
 
     /// The reference: `sha2`'s single-stream compression.
     fn reference(state: &mut [u32; 8], data: &[u8]) {
@@ -284,18 +285,6 @@ mod tests {
         sha2::block_api::compress256(state, &blocks);
     }
 
-    fn pattern(seed: u32, len: usize) -> Vec<u8> {
-        let mut x = seed.wrapping_mul(2654435761).wrapping_add(1);
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                x as u8
-            })
-            .collect()
-    }
-
     #[test]
     fn eight_lanes_match_the_single_stream_compression() {
         if !supported() {
@@ -304,7 +293,7 @@ mod tests {
         }
         for blocks in [1usize, 2, 7] {
             let data: Vec<Vec<u8>> = (0..LANES as u32)
-                .map(|l| pattern(l + blocks as u32, blocks * BLOCK))
+                .map(|l| test_bytes(u64::from(l) + blocks as u64, blocks * BLOCK))
                 .collect();
             let mut states = [[0u32; 8]; LANES];
             for (l, s) in states.iter_mut().enumerate() {
@@ -326,7 +315,7 @@ mod tests {
             eprintln!("skipped: this CPU has no AVX-512VL");
             return;
         }
-        let busy = pattern(9, 5 * BLOCK);
+        let busy = test_bytes(9, 5 * BLOCK);
         let idle = [0u8; BLOCK];
         let mut states = [IV; LANES];
         let mut data: [&[u8]; LANES] = [&idle; LANES];
