@@ -15,7 +15,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 use super::sha256x8::{self, BLOCK, IV, LANES};
@@ -113,15 +113,17 @@ impl LaneStream {
     }
 
     fn send_full(&mut self) {
+        if self.failed {
+            self.cur.clear(); // the digest is lost already; keep the producer going
+            return;
+        }
         let next = match self.back_rx.try_recv() {
             Ok(buf) => buf,
             Err(_) if self.buffers < IN_FLIGHT => {
                 self.buffers += 1;
                 Vec::with_capacity(CHUNK)
             }
-            // Wait for the thread to hand a buffer back. It cannot go away while holding
-            // this stream's buffers: its sender lives as long as the process.
-            Err(_) => self.back_rx.recv().unwrap_or_default(),
+            Err(_) => self.wait_for_buffer(),
         };
         let buf = std::mem::replace(&mut self.cur, next);
         self.cur.clear();
@@ -131,6 +133,24 @@ impl LaneStream {
             back: self.back_tx.clone(),
         });
         self.failed |= sent.is_err();
+    }
+
+    /// Waits for the thread to hand one of this stream's buffers back; gives up (and marks
+    /// the stream failed) only if the thread has died.
+    fn wait_for_buffer(&mut self) -> Vec<u8> {
+        loop {
+            match self
+                .back_rx
+                .recv_timeout(std::time::Duration::from_millis(100))
+            {
+                Ok(buf) => return buf,
+                Err(_) if ALIVE.load(Ordering::Relaxed) => {}
+                Err(_) => {
+                    self.failed = true;
+                    return Vec::with_capacity(CHUNK);
+                }
+            }
+        }
     }
 
     /// The SHA-256 of everything fed; `None` only if the hashing thread died (a bug).
@@ -206,7 +226,18 @@ impl Stream {
     }
 }
 
+/// Whether the hashing thread runs; false once it has ended (only a bug ends it).
+static ALIVE: AtomicBool = AtomicBool::new(true);
+
 fn run(rx: Receiver<Msg>) {
+    /// Marks the thread ended however it ends, unwinding included.
+    struct Ended;
+    impl Drop for Ended {
+        fn drop(&mut self) {
+            ALIVE.store(false, Ordering::Relaxed);
+        }
+    }
+    let _ended = Ended;
     let mut streams: HashMap<u64, Stream> = HashMap::new();
     let mut order: Vec<u64> = Vec::new();
     let mut turn = 0usize;
