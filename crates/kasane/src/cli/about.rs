@@ -215,6 +215,7 @@ pub fn info(g: &GlobalOptions, a: InfoArgs) -> anyhow::Result<u8> {
     let kernel = kernel_version();
     let os = operating_system();
     let memory = kasane_engine::containers::stats::host_memory();
+    let cgroups = cgroup_version();
     let doc = json!({
         "Containers": containers.len(),
         "ContainersRunning": running,
@@ -225,7 +226,7 @@ pub fn info(g: &GlobalOptions, a: InfoArgs) -> anyhow::Result<u8> {
         "DriverStatus": [["Backing Filesystem", backing]],
         "LoggingDriver": "json-file",
         "CgroupDriver": "cgroupfs",
-        "CgroupVersion": cgroup_version(),
+        "CgroupVersion": cgroups,
         "Plugins": {"Volume": ["local"], "Network": ["host", "none", "private"], "Log": ["json-file"]},
         "Runtimes": runtimes
             .iter()
@@ -269,7 +270,7 @@ pub fn info(g: &GlobalOptions, a: InfoArgs) -> anyhow::Result<u8> {
     s.push_str(&format!("  Backing Filesystem: {}\n", backing));
     s.push_str(" Logging Driver: json-file\n");
     s.push_str(" Cgroup Driver: cgroupfs\n");
-    s.push_str(&format!(" Cgroup Version: {}\n", cgroup_version()));
+    s.push_str(&format!(" Cgroup Version: {cgroups}\n"));
     s.push_str(" Plugins:\n  Volume: local\n  Network: host none private\n  Log: json-file\n");
     s.push_str(&format!(" Runtimes: {}\n", runtimes.join(" ")));
     s.push_str(" Default Runtime: kasane\n");
