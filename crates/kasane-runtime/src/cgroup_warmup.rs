@@ -7,17 +7,26 @@
 //! every container start, in youki, crun and runc alike. A writer that comes while the
 //! rwsem is still in (or just back from) writer mode does not wait.
 //!
-//! So before it mounts the rootfs and writes the bundle, the monitor forks a short-lived
-//! child that writes its own pid to the `cgroup.procs` of the cgroup it is already in: a
-//! move to where it is, changing nothing, that starts the grace period. It passes while the
-//! monitor works, and the runtime's own write a few milliseconds later returns at once.
+//! So a short-lived child writes its own pid to the `cgroup.procs` of the cgroup it is
+//! already in: a move to where it is, changing nothing, that starts the grace period. It
+//! passes while kasane works, and the runtime's own write a few milliseconds later returns
+//! at once. The earlier the better, because the writer holds the cgroup mutex for the whole
+//! grace period (the runtime's `mkdir`s of the container's cgroups queue behind it): `run`
+//! and `start` start it first thing, before opening the store, and the monitor again before
+//! it mounts the rootfs unless one started within [`SERVES_FOR`].
 
 use std::io::Write;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// Starts the grace period in a forked child (this process must be single-threaded) and
 /// returns the child's pid, which the caller reaps (the monitor's `wait_exit` reaps any
-/// child). `None` when it cannot: nothing depends on it but speed.
+/// child; a command that ends first leaves it to init). `None` when it cannot, or when this
+/// process started one within [`SERVES_FOR`]: nothing depends on it but speed.
 pub fn start() -> Option<i32> {
+    if !claim_window(&LAST, Instant::now()) {
+        return None;
+    }
     let target = own_cgroup_procs()?;
     let child = crate::sys::fork_single_threaded(move || {
         // Nothing of the parent's (its locks least of all) should live on in the child.
@@ -35,6 +44,25 @@ pub fn start() -> Option<i32> {
     Some(child.as_raw())
 }
 
+/// How long one warm-up serves: its grace period (7–18 ms measured) and the one after its
+/// write, during which the rwsem stays in writer mode and further writers do not wait.
+const SERVES_FOR: Duration = Duration::from_millis(40);
+
+/// When this process last started a warm-up.
+static LAST: Mutex<Option<Instant>> = Mutex::new(None);
+
+/// Whether a warm-up should start `now` (recording it in `last`): none did in the last
+/// [`SERVES_FOR`]. A second one within that time would only queue behind the first one's
+/// write (holding the cgroup mutex the runtime's `mkdir`s need) and gain nothing.
+fn claim_window(last: &Mutex<Option<Instant>>, now: Instant) -> bool {
+    let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+    if last.is_some_and(|t| now.saturating_duration_since(t) < SERVES_FOR) {
+        return false;
+    }
+    *last = Some(now);
+    true
+}
+
 /// The `cgroup.procs` of this process's own cgroup (the rwsem is shared by every
 /// hierarchy, so any one of them does).
 fn own_cgroup_procs() -> Option<std::path::PathBuf> {
@@ -45,13 +73,27 @@ fn own_cgroup_procs() -> Option<std::path::PathBuf> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn one_warm_up_serves_for_a_while() {
+        let last = Mutex::new(None);
+        let t = Instant::now();
+        assert!(claim_window(&last, t), "the first claim starts a warm-up");
+        assert!(
+            !claim_window(&last, t + Duration::from_millis(5)),
+            "too soon"
+        );
+        assert!(claim_window(&last, t + SERVES_FOR), "the window has passed");
+    }
+
     #[test]
     fn finds_this_process_cgroup_procs() {
         // Wherever cgroups are mounted, this process is in one and its cgroup.procs exists.
         if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
             || std::path::Path::new("/sys/fs/cgroup/pids").is_dir()
         {
-            let p = super::own_cgroup_procs().expect("this process's cgroup.procs");
+            let p = own_cgroup_procs().expect("this process's cgroup.procs");
             assert!(p.ends_with("cgroup.procs"), "{p:?}");
         }
     }

@@ -28,7 +28,7 @@ use rustix::mount::{
 };
 
 use crate::error::{SnapshotError, os};
-use crate::snapshotter::Mount;
+use crate::snapshotter::{Mount, VOLATILE};
 
 /// Opens a directory for use as a `*at` handle (and for `fchown`/`fsetxattr` on itself).
 pub(crate) fn open_dir(path: &Path) -> io::Result<OwnedFd> {
@@ -264,6 +264,14 @@ fn mount_overlay(m: &Mount, at: &Path) -> io::Result<()> {
                 attrs |= MountAttrFlags::MOUNT_ATTR_RDONLY;
                 Ok(())
             }
+            None if opt == VOLATILE => {
+                clear_volatile_mark(m)?;
+                // Only speed depends on it: a kernel without it (before 5.10) mounts without.
+                match rustix::mount::fsconfig_set_flag(&fs, VOLATILE) {
+                    Err(Errno::INVAL) => Ok(()),
+                    r => r,
+                }
+            }
             None => rustix::mount::fsconfig_set_flag(&fs, opt.as_str()),
             Some(("lowerdir", dirs)) => set_lowerdirs(&fs, dirs),
             Some((key, value)) => rustix::mount::fsconfig_set_string(&fs, key, value),
@@ -281,6 +289,20 @@ fn mount_overlay(m: &Mount, at: &Path) -> io::Result<()> {
         MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
     )
     .map_err(os)
+}
+
+/// Removes the mark an earlier volatile mount of `m`'s directories left
+/// (`<workdir>/work/incompat/volatile`), without which the kernel refuses to mount them
+/// again: a container whose monitor was killed can then start once more.
+fn clear_volatile_mark(m: &Mount) -> io::Result<()> {
+    let Some(workdir) = m.options.iter().find_map(|o| o.strip_prefix("workdir=")) else {
+        return Ok(());
+    };
+    let incompat = Path::new(workdir).join("work").join("incompat");
+    match std::fs::remove_dir_all(&incompat) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// Passes `a:b:c` as `lowerdir+` one directory at a time; `lowerdir+` is Linux 6.8+, so on
@@ -324,7 +346,8 @@ fn mount_overlay_legacy(m: &Mount, at: &Path) -> io::Result<()> {
                 flags |= MountFlags::RDONLY;
                 false
             } else {
-                true
+                // Kernels without the new mount API (before 5.2) have no volatile mounts.
+                o.as_str() != VOLATILE
             }
         })
         .map(String::as_str)

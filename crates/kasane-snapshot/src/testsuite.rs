@@ -46,6 +46,10 @@ pub fn cases() -> Vec<(&'static str, Case)> {
         ("remove_leaves_nothing", remove_leaves_nothing),
         ("usage_counts_the_layer", usage_counts_the_layer),
         ("deep_stacks_mount", deep_stacks_mount),
+        (
+            "volatile_snapshot_mounts_again",
+            volatile_snapshot_mounts_again,
+        ),
     ]
 }
 
@@ -84,6 +88,7 @@ macro_rules! snapshotter_tests {
             $crate::snapshotter_tests!(@case remove_leaves_nothing);
             $crate::snapshotter_tests!(@case usage_counts_the_layer);
             $crate::snapshotter_tests!(@case deep_stacks_mount);
+            $crate::snapshotter_tests!(@case volatile_snapshot_mounts_again);
         }
     };
     (@case $case:ident) => {
@@ -417,6 +422,45 @@ pub fn active_snapshot_is_writable(
     if sn.fs_dir(&c).parent().is_some_and(Path::exists) {
         return Err("remove left the active snapshot's directory".into());
     }
+    Ok(Outcome::Passed)
+}
+
+/// A container's snapshot mounted volatile (as for `run --rm`) keeps its writes and mounts
+/// volatile again although the kernel marked its work dir; the layers stay read-only.
+pub fn volatile_snapshot_mounts_again(
+    sn: &dyn Snapshotter,
+    _root: &Path,
+    scratch: &Path,
+) -> CaseResult {
+    let parents = stack(sn, &["l1"], &[layer1()])?;
+    if let Some(why) = cannot_mount(sn, scratch) {
+        return Ok(Outcome::Skipped(why));
+    }
+    let c = id("c1");
+    let mut mounts = sn
+        .prepare_active(&c, &parents)
+        .map_err(e("prepare_active"))?;
+    mounts.iter_mut().for_each(crate::Mount::make_volatile);
+    if sn.whiteout_mode() == WhiteoutMode::Overlay
+        && !mounts
+            .iter()
+            .any(|m| m.options.iter().any(|o| o == "volatile"))
+    {
+        return Err(format!("no volatile option in {mounts:?}"));
+    }
+    mounted(&mounts, scratch, "rootfs", |m| {
+        std::fs::write(m.join("etc/hostname"), "box").map_err(e("writing"))
+    })?;
+    mounted(
+        &mounts,
+        scratch,
+        "rootfs",
+        |m| match std::fs::read_to_string(m.join("etc/hostname")) {
+            Ok(host) if host == "box" => Ok(()),
+            other => Err(format!("the write did not persist: {other:?}")),
+        },
+    )?;
+    sn.remove(&c).map_err(e("remove"))?;
     Ok(Outcome::Passed)
 }
 

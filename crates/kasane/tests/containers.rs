@@ -174,6 +174,18 @@ fn run_exit_codes_125_126_127() {
     let (c, err) = k.fail(&["run", "--rm", img, "/no/such/binary"]);
     assert_eq!(c, 127, "{err}");
 
+    // 125: docker's refusal of a restart policy for a container that is removed at exit.
+    let (c, err) = k.fail(&["run", "--rm", "--restart", "always", img, "true"]);
+    assert_eq!(c, 125, "{err}");
+    assert!(
+        err.contains("cannot specify both --restart and --rm"),
+        "{err}"
+    );
+    assert_eq!(
+        k.ok(&["run", "--rm", "--restart", "no", img, "echo", "ok"]),
+        "ok\n"
+    );
+
     // --rm removed even the containers that never started.
     assert_eq!(k.ok(&["ps", "-a", "-q"]), "");
 }
@@ -707,6 +719,17 @@ fn rm_flag_leaves_nothing() {
     assert_eq!(k.ok(&["ps", "-a", "-q"]), "");
     let (_, err) = k.fail(&["inspect", "gone"]);
     assert!(err.contains("No such object: gone"), "{err}");
+
+    // Its layer goes with it, so its overlay skips syncing the upper dir; a kept one syncs.
+    let root_mount = "grep ' / overlay ' /proc/mounts";
+    let throwaway = k.ok(&["run", "--rm", img, "sh", "-c", root_mount]);
+    assert!(throwaway.contains("volatile"), "{throwaway}");
+    let kept = k.ok(&["run", "--name", "gone", img, "sh", "-c", root_mount]);
+    assert!(
+        kept.contains(" / overlay ") && !kept.contains("volatile"),
+        "{kept}"
+    );
+    k.ok(&["rm", "gone"]);
 
     // -d --rm: removed when it exits by itself.
     let id = k.ok(&["run", "-d", "--rm", "--name", "gone-d", img, "sleep", "0.3"]);

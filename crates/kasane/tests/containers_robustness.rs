@@ -139,6 +139,54 @@ fn a_killed_monitor_is_recovered() {
 }
 
 #[test]
+fn an_rm_container_whose_monitor_died_starts_again() {
+    require!(
+        common::is_root(),
+        "containers need root (overlay, namespaces)"
+    );
+    require!(busybox::available(), "needs busybox-static");
+    let k = Kasane::new();
+    let img = k.load_busybox();
+    let _c = Cleanup::new(&k, &["mon-rm"]);
+
+    // The first run leaves a mark in its layer and waits; the second finds it and ends.
+    let script = "test -e /mark && exit 0; touch /mark; sleep 1000";
+    k.ok(&[
+        "run", "-d", "--rm", "--name", "mon-rm", img, "sh", "-c", script,
+    ]);
+    k.wait_status("mon-rm", "running");
+    let pid = k.pid("mon-rm");
+    let monitor = common::ppid(pid);
+    let ours = common::procs_mentioning(&k.root.display().to_string())
+        .iter()
+        .any(|(p, _)| *p == monitor);
+    assert!(
+        monitor > 1 && monitor != std::process::id() as i32 && ours,
+        "the parent of the container's init ({monitor}) is not a kasane monitor"
+    );
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(monitor).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    let exited = poll(CONTAINER_TIMEOUT, || {
+        common::ps_status(&k, "mon-rm").is_some_and(|s| s.starts_with("Exited"))
+    });
+    assert!(exited, "ps -a: {}", k.ok(&["ps", "-a"]));
+
+    // Its volatile overlay left the kernel's mark in the work dir: it mounts again anyway,
+    // with the layer it had, and as a --rm container it is gone once it ends.
+    let out = k.run(&["start", "-a", "mon-rm"]);
+    assert_eq!(code(&out), 0, "stderr: {}", stderr(&out));
+    assert!(
+        poll(CONTAINER_TIMEOUT, || !common::alive(pid)),
+        "the first process {pid} outlived the restart"
+    );
+    assert_eq!(k.ok(&["ps", "-a", "-q"]), "");
+    assert_nothing_left(&k);
+}
+
+#[test]
 fn a_killed_foreground_client_is_recovered() {
     require!(
         common::is_root(),

@@ -168,3 +168,16 @@ pub(crate) fn mkdir(dir: &Path) -> Result<()> {
 pub(crate) fn now_rfc3339() -> String {
     jiff::Timestamp::now().to_string()
 }
+
+/// Replaces `path` atomically (temp file + rename) without syncing: for files written again
+/// at every start (the bundle) or that a crash may lose, where a crash can only leave the old
+/// or the new.
+pub(crate) fn write_replace(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            EngineError::io(format!("writing {}", path.display()), e)
+        })
+}

@@ -281,7 +281,8 @@ impl Engine {
             state.exit_code = 0;
             state.oom_killed = false;
             state.error.clear();
-            state.save(&paths.state())?;
+            // Needs no fsync: after a crash the monitor lock, not this, says it is not running.
+            state.save_unsynced(&paths.state())?;
             if let Some(s) = &signals {
                 s.set_target(running.pid);
             }
@@ -333,7 +334,12 @@ impl Engine {
             h.stop();
         }
         state.monitor_pid = 0;
-        state.save(&paths.state())?;
+        if opts.auto_remove {
+            // Removed in a moment: a crash before that leaves a container to remove anyway.
+            state.save_unsynced(&paths.state())?;
+        } else {
+            state.save(&paths.state())?;
+        }
         Ok(code)
     }
 
@@ -390,9 +396,15 @@ impl Engine {
         }
         let image = self.image_record(&record.image)?;
         let parents = self.layer_snapshots(&image)?;
-        let mounts = self
+        let mut mounts = self
             .snapshots
             .mounts(&snap_id(&record.snapshot_id)?, &parents)?;
+        if opts.auto_remove {
+            // Its layer goes with it: unmounting need not flush the upper file system.
+            mounts
+                .iter_mut()
+                .for_each(kasane_snapshot::Mount::make_volatile);
+        }
         let rootfs = paths.rootfs();
         super::mkdir(&rootfs)?;
         kasane_snapshot::mount_all(&mounts, &rootfs)?;
@@ -426,7 +438,7 @@ impl Engine {
         }
         let json = serde_json::to_vec_pretty(&spec)
             .map_err(|e| EngineError::InvalidArgument(format!("runtime spec: {e}")))?;
-        write_replace(&paths.spec(), &json)?;
+        super::write_replace(&paths.spec(), &json)?;
 
         if opts.tty {
             return self.create_with_terminal(record, &run, paths, runtime, fg, log);
@@ -514,7 +526,7 @@ impl Engine {
         let _ = id;
         let write = |name: &str, content: &str| -> Result<PathBuf> {
             let p = paths.dir.join(name);
-            write_replace(&p, content.as_bytes())?;
+            super::write_replace(&p, content.as_bytes())?;
             Ok(p)
         };
         let hosts = if network == NetworkMode::Host {
@@ -566,18 +578,6 @@ impl Engine {
             let _ = unmount.join();
         });
     }
-}
-
-/// Replaces `path` atomically (temp file + rename) without syncing: for the bundle files a
-/// monitor writes again at every start, where a crash can only leave the old or the new.
-fn write_replace(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            EngineError::io(format!("writing {}", path.display()), e)
-        })
 }
 
 /// Host binaries `--init` can bind-mount as the container's init (docker's is tini).

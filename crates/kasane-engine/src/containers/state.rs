@@ -102,6 +102,18 @@ impl RunState {
         Ok(())
     }
 
+    /// Writes `path` atomically but without syncing: for states a crash may lose (the
+    /// monitor lock tells whether a container runs; a `--rm` container is about to go).
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn save_unsynced(&self, path: &Path) -> Result<()> {
+        let bytes = serde_json::to_vec(self).map_err(|e| {
+            EngineError::InvalidArgument(format!("run state does not serialise: {e}"))
+        })?;
+        super::write_replace(path, &bytes)
+    }
+
     /// The status word docker shows: `paused` for a paused running container.
     pub fn docker_status(&self) -> &'static str {
         if self.paused {

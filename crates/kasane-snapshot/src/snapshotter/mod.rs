@@ -140,6 +140,23 @@ pub struct Mount {
     pub options: Vec<String>,
 }
 
+/// The overlay option that skips every sync of the upper directory (Linux 5.10+).
+pub(crate) const VOLATILE: &str = "volatile";
+
+impl Mount {
+    /// Makes a writable overlay skip every sync of its upper directory ([`VOLATILE`]): for
+    /// a container removed when it ends (`--rm`), whose changes nobody keeps, unmounting
+    /// then does not flush the upper file system. Other mounts are left as they are. The
+    /// kernel refuses to mount directories a volatile mount used until the mark it leaves
+    /// is cleared; [`crate::mount_all`] clears it, as a throw-away layer has nothing to lose.
+    pub fn make_volatile(&mut self) {
+        let writable = self.options.iter().any(|o| o.starts_with("upperdir="));
+        if self.kind == "overlay" && writable && !self.options.iter().any(|o| o == VOLATILE) {
+            self.options.push(VOLATILE.to_owned());
+        }
+    }
+}
+
 /// A store of snapshot directories and the mounts that stack them.
 ///
 /// Implementations: [`Overlay`] (the default: layers are stacked by overlayfs, so they unpack
@@ -523,6 +540,24 @@ mod tests {
                 "lowerdir=/a"
             ])
         );
+    }
+
+    #[test]
+    fn only_writable_overlays_become_volatile() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let mut rw = stack_mounts(Some(("/u".into(), "/w".into())), &s(&["/a"]));
+        rw.iter_mut().for_each(Mount::make_volatile);
+        rw.iter_mut().for_each(Mount::make_volatile);
+        let volatile = rw[0].options.iter().filter(|o| *o == VOLATILE).count();
+        assert_eq!(volatile, 1, "{rw:?}");
+        for mut m in [
+            stack_mounts(None, &s(&["/b", "/a"])),
+            stack_mounts(Some(("/u".into(), "/w".into())), &[]),
+        ] {
+            let before = m.clone();
+            m.iter_mut().for_each(Mount::make_volatile);
+            assert_eq!(m, before);
+        }
     }
 
     #[test]

@@ -86,3 +86,22 @@ fn snapshot_ids_are_unique_and_layers_insert_once() {
         Some(layer)
     );
 }
+
+#[test]
+fn closing_keeps_the_log_and_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kasane.db");
+    let img = image("a");
+    let mut md = Metadata::open(&path).unwrap();
+    md.write(|tx| {
+        tx.insert_image(&img)?;
+        tx.set_tag("docker.io/library/a:latest", &img.id)
+    })
+    .unwrap();
+    drop(md);
+    // No checkpoint at close: the next command finds the log instead of creating it again.
+    assert!(dir.path().join("kasane.db-wal").exists());
+    let mut md = Metadata::open(&path).unwrap();
+    let tag = md.read(|tx| tx.tag("docker.io/library/a:latest")).unwrap();
+    assert_eq!(tag, Some(img.id));
+}

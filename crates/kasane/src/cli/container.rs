@@ -188,6 +188,8 @@ fn full(e: &dyn std::error::Error) -> String {
 }
 
 pub fn start(g: &GlobalOptions, a: StartArgs) -> anyhow::Result<u8> {
+    // First thing, while this process is single-threaded (kasane_runtime::cgroup_warmup).
+    kasane_runtime::cgroup_warmup::start();
     let mut engine = open_engine(g)?;
     if a.attach || a.interactive {
         if a.containers.len() > 1 {

@@ -172,6 +172,9 @@ fn report(cmd: &str, e: &anyhow::Error) -> u8 {
 }
 
 pub fn run(g: &GlobalOptions, a: RunArgs) -> anyhow::Result<u8> {
+    // First thing, while this process is single-threaded: the runtime's cgroup write comes
+    // some 10 ms later and waits less the earlier this starts (kasane_runtime::cgroup_warmup).
+    kasane_runtime::cgroup_warmup::start();
     let mut engine = match open_engine(g) {
         Ok(e) => e,
         Err(e) => return Ok(report("run", &e)),
@@ -238,6 +241,11 @@ fn create(
 
 /// The engine's options from the flags.
 fn options(a: &ContainerArgs) -> anyhow::Result<ContainerOptions> {
+    let restart = RestartPolicy::parse(&a.restart)?;
+    if a.rm && restart.name != "no" {
+        // A removed container has nothing left to restart; docker refuses the pair too.
+        anyhow::bail!("conflicting options: cannot specify both --restart and --rm");
+    }
     let mut env = Vec::new();
     for f in &a.env_file {
         let text = std::fs::read_to_string(f).with_context(|| format!("open {f}"))?;
@@ -338,7 +346,7 @@ fn options(a: &ContainerArgs) -> anyhow::Result<ContainerOptions> {
         init: a.init,
         publish,
         publish_all: a.publish_all,
-        restart: RestartPolicy::parse(&a.restart)?,
+        restart,
         auto_remove: a.rm,
         runtime: a.runtime.clone(),
         labels,
