@@ -261,6 +261,7 @@ impl Engine {
 
         let mut first = true;
         let mut proxy_handle = None;
+        let mut files_removed = false;
         let code = loop {
             let t = std::time::Instant::now();
             let running = match self.start_once(record, opts, paths, &runtime, fg, &log) {
@@ -308,7 +309,12 @@ impl Engine {
             }
             let _ = log.flush_partial();
             state.oom_killed = oom_killed(&record.id);
-            self.cleanup_run(&record.id, paths, &runtime);
+            // A --rm container cannot restart (`run` refuses the pair): its files go now.
+            if opts.auto_remove && opts.restart.name == "no" {
+                files_removed = self.cleanup_and_remove_files(record, paths, &runtime);
+            } else {
+                self.cleanup_run(&record.id, paths, &runtime);
+            }
             tracing::debug!("container {} cleaned up in {:?}", record.name, t.elapsed());
             state.status = Status::Exited;
             state.pid = 0;
@@ -334,10 +340,11 @@ impl Engine {
             h.stop();
         }
         state.monitor_pid = 0;
-        if opts.auto_remove {
+        // With its files removed, only the row is left (the caller removes it).
+        if opts.auto_remove && !files_removed {
             // Removed in a moment: a crash before that leaves a container to remove anyway.
             state.save_unsynced(&paths.state())?;
-        } else {
+        } else if !opts.auto_remove {
             state.save(&paths.state())?;
         }
         Ok(code)
@@ -567,16 +574,70 @@ impl Engine {
     /// once: each mostly waits on the kernel (cgroup removal, the unmount's RCU grace
     /// period), and `run --rm` waits for both.
     pub(crate) fn cleanup_run(&self, id: &str, paths: &ContainerPaths, runtime: &OciCli) {
+        self.cleanup_run_then(id, paths, runtime, || Ok(()))
+            .unwrap_or_else(|e: EngineError| tracing::warn!("cleaning up {id}: {e}"));
+    }
+
+    /// [`Self::cleanup_run`], running `after_unmount` beside the runtime's delete once the
+    /// rootfs is unmounted: `run --rm` removes the container's files there instead of after
+    /// both (the delete, which removes its cgroups, is the longer of the two).
+    fn cleanup_run_then(
+        &self,
+        id: &str,
+        paths: &ContainerPaths,
+        runtime: &OciCli,
+        after_unmount: impl FnOnce() -> Result<()> + Send,
+    ) -> Result<()> {
         super::pause::remove_marker(paths);
         std::thread::scope(|scope| {
-            let unmount = scope.spawn(|| unmount_all(&paths.rootfs()));
+            let unmount = scope.spawn(|| {
+                unmount_all(&paths.rootfs());
+                after_unmount()
+            });
             if runtime.has_state(id)
                 && let Err(e) = runtime.delete(id, true)
             {
                 tracing::warn!("deleting runtime container {id}: {e}");
             }
-            let _ = unmount.join();
-        });
+            unmount
+                .join()
+                .unwrap_or_else(|_| Err(EngineError::InvalidArgument("cleanup panicked".into())))
+        })
+    }
+
+    /// After the last run of a `--rm` container: the runtime's delete and, beside it, the
+    /// removal of the container's directory and writable layer (the row goes afterwards,
+    /// in [`Self::remove_container_files`]). Whether the files are gone.
+    fn cleanup_and_remove_files(
+        &self,
+        record: &ContainerRecord,
+        paths: &ContainerPaths,
+        runtime: &OciCli,
+    ) -> bool {
+        let Ok(snapshot) = snap_id(&record.snapshot_id) else {
+            self.cleanup_run(&record.id, paths, runtime);
+            return false;
+        };
+        let snapshots = &self.snapshots;
+        let remove = || {
+            match std::fs::remove_dir_all(&paths.dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(EngineError::io(
+                        format!("removing {}", paths.dir.display()),
+                        e,
+                    ));
+                }
+                _ => {}
+            }
+            Ok(snapshots.remove(&snapshot)?)
+        };
+        match self.cleanup_run_then(&record.id, paths, runtime, remove) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!("removing container {}: {e}", record.name);
+                false
+            }
+        }
     }
 }
 
