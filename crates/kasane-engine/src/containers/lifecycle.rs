@@ -297,15 +297,7 @@ impl Engine {
         unmount_all(&paths.rootfs());
         // Files first, the row last: once `ps` no longer lists the container nothing of it
         // is left, and a crash in between leaves a row that `rm` finishes.
-        if let Err(e) = std::fs::remove_dir_all(&paths.dir)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            return Err(EngineError::io(
-                format!("removing {}", paths.dir.display()),
-                e,
-            ));
-        }
-        self.snapshots.remove(&snap_id(&record.snapshot_id)?)?;
+        remove_dir_and_layer(&*self.snapshots, paths, &snap_id(&record.snapshot_id)?)?;
         self.metadata.write(|tx| tx.delete_container(&record.id))?;
         Ok(())
     }
@@ -387,6 +379,24 @@ fn wait_gone(pid: i32, timeout: Duration) {
     while std::path::Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Removes an unmounted container's directory and writable layer (not its row); either may
+/// be gone already.
+pub(crate) fn remove_dir_and_layer(
+    snapshots: &dyn kasane_snapshot::Snapshotter,
+    paths: &ContainerPaths,
+    layer: &kasane_snapshot::SnapshotId,
+) -> Result<()> {
+    if let Err(e) = std::fs::remove_dir_all(&paths.dir)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        return Err(EngineError::io(
+            format!("removing {}", paths.dir.display()),
+            e,
+        ));
+    }
+    Ok(snapshots.remove(layer)?)
 }
 
 #[cfg(test)]

@@ -397,9 +397,10 @@ impl Engine {
         log: &SharedLogWriter,
     ) -> Result<Running> {
         self.cleanup_run(&record.id, paths, runtime);
-        // The runtime's cgroup write waits less when this starts now (see the module).
+        // The runtime's cgroup write waits less when this starts now (see the module);
+        // `run` and `start` started one already unless this is a restart or `run -d`.
         if kasane_runtime::cgroup_warmup::start().is_none() {
-            tracing::debug!("no cgroup warm-up");
+            tracing::debug!("no new cgroup warm-up (one is under way, or none is possible)");
         }
         let image = self.image_record(&record.image)?;
         let parents = self.layer_snapshots(&image)?;
@@ -618,19 +619,8 @@ impl Engine {
             self.cleanup_run(&record.id, paths, runtime);
             return false;
         };
-        let snapshots = &self.snapshots;
-        let remove = || {
-            match std::fs::remove_dir_all(&paths.dir) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(EngineError::io(
-                        format!("removing {}", paths.dir.display()),
-                        e,
-                    ));
-                }
-                _ => {}
-            }
-            Ok(snapshots.remove(&snapshot)?)
-        };
+        let snapshots = &*self.snapshots;
+        let remove = || super::lifecycle::remove_dir_and_layer(snapshots, paths, &snapshot);
         match self.cleanup_run_then(&record.id, paths, runtime, remove) {
             Ok(()) => true,
             Err(e) => {
