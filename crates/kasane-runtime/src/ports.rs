@@ -4,7 +4,7 @@
 //! syntax), and [`PortProxy`], which runs in the container's monitor process.
 //!
 //! Model: kasane never routes or NATs. The proxy listens on the host (the caller's address, or
-//! `0.0.0.0`) and, for each TCP connection or UDP client, makes a socket *inside* the
+//! `0.0.0.0` and `[::]` like docker) and, for each TCP connection or UDP client, makes a socket *inside* the
 //! container's network namespace ([`crate::netns`]) that talks to `127.0.0.1:<container port>`
 //! there, then relays bytes. Nothing else is bound or connected.
 //!
@@ -26,7 +26,10 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{
+    IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket,
+};
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -265,6 +268,75 @@ enum HostSocket {
     Udp(Arc<UdpSocket>),
 }
 
+/// Binds the host socket of `m` at `addr`: the mapping with its port resolved, and the socket.
+fn bind_one(m: &PortMapping, addr: SocketAddr) -> Result<(PortMapping, HostSocket), PortError> {
+    let fail = |source: io::Error| {
+        if source.kind() == io::ErrorKind::AddrInUse {
+            PortError::PortAllocated {
+                addr,
+                protocol: m.protocol,
+            }
+        } else {
+            PortError::Bind {
+                addr,
+                protocol: m.protocol,
+                source,
+            }
+        }
+    };
+    let (socket, local) = match m.protocol {
+        Protocol::Tcp => {
+            let l = if addr.is_ipv6() {
+                TcpListener::from(ipv6_only_socket(addr, Protocol::Tcp).map_err(fail)?)
+            } else {
+                TcpListener::bind(addr).map_err(fail)?
+            };
+            let local = l.local_addr().map_err(fail)?;
+            (HostSocket::Tcp(Arc::new(l)), local)
+        }
+        Protocol::Udp => {
+            let s = if addr.is_ipv6() {
+                UdpSocket::from(ipv6_only_socket(addr, Protocol::Udp).map_err(fail)?)
+            } else {
+                UdpSocket::bind(addr).map_err(fail)?
+            };
+            let local = s.local_addr().map_err(fail)?;
+            (HostSocket::Udp(Arc::new(s)), local)
+        }
+    };
+    let bound = PortMapping {
+        host_port: local.port(),
+        ..m.clone()
+    };
+    Ok((bound, socket))
+}
+
+/// A socket bound to IPv6 `addr` that takes IPv6 only (`IPV6_V6ONLY`), so that `[::]` and
+/// `0.0.0.0` on one port are two bindings, as docker makes them; listening if TCP.
+fn ipv6_only_socket(addr: SocketAddr, protocol: Protocol) -> io::Result<OwnedFd> {
+    use rustix::net::{self as rnet, sockopt};
+    let kind = match protocol {
+        Protocol::Tcp => rnet::SocketType::STREAM,
+        Protocol::Udp => rnet::SocketType::DGRAM,
+    };
+    let fd = rnet::socket_with(
+        rnet::AddressFamily::INET6,
+        kind,
+        rnet::SocketFlags::CLOEXEC,
+        None,
+    )?;
+    sockopt::set_ipv6_v6only(&fd, true)?;
+    if protocol == Protocol::Tcp {
+        // As std's TcpListener::bind: a port in TIME_WAIT does not block a new listener.
+        sockopt::set_socket_reuseaddr(&fd, true)?;
+    }
+    rnet::bind(&fd, &addr)?;
+    if protocol == Protocol::Tcp {
+        rnet::listen(&fd, 128)?;
+    }
+    Ok(fd)
+}
+
 /// The host side of the published ports: sockets bound, not yet relaying.
 #[derive(Debug)]
 pub struct PortProxy {
@@ -284,37 +356,24 @@ impl PortProxy {
     pub fn bind(mappings: &[PortMapping]) -> Result<PortProxy, PortError> {
         let mut listeners = Vec::with_capacity(mappings.len());
         for m in mappings {
-            let addr = m.host_addr();
-            let fail = |source: io::Error| {
-                if source.kind() == io::ErrorKind::AddrInUse {
-                    PortError::PortAllocated {
-                        addr,
-                        protocol: m.protocol,
+            let (bound, socket) = bind_one(m, m.host_addr())?;
+            if m.host_ip.is_none() {
+                // docker's second binding of an address-less `-p`: the same port on `[::]`.
+                // A host without IPv6 gets the IPv4 one alone, and so does an ephemeral port
+                // that happens to be taken on IPv6 (its number was the kernel's choice).
+                let any6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), bound.host_port);
+                match bind_one(m, any6) {
+                    Ok((mut v6, socket6)) => {
+                        v6.host_ip = Some(any6.ip());
+                        listeners.push((bound, socket));
+                        listeners.push((v6, socket6));
+                        continue;
                     }
-                } else {
-                    PortError::Bind {
-                        addr,
-                        protocol: m.protocol,
-                        source,
-                    }
+                    Err(PortError::PortAllocated { .. }) if m.host_port == 0 => {}
+                    Err(e @ PortError::PortAllocated { .. }) => return Err(e),
+                    Err(e) => tracing::debug!("no IPv6 binding for {}: {e}", bound.host_port),
                 }
-            };
-            let (socket, local) = match m.protocol {
-                Protocol::Tcp => {
-                    let l = TcpListener::bind(addr).map_err(fail)?;
-                    let local = l.local_addr().map_err(fail)?;
-                    (HostSocket::Tcp(Arc::new(l)), local)
-                }
-                Protocol::Udp => {
-                    let s = UdpSocket::bind(addr).map_err(fail)?;
-                    let local = s.local_addr().map_err(fail)?;
-                    (HostSocket::Udp(Arc::new(s)), local)
-                }
-            };
-            let bound = PortMapping {
-                host_port: local.port(),
-                ..m.clone()
-            };
+            }
             listeners.push((bound, socket));
         }
         Ok(PortProxy {

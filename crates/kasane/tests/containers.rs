@@ -1693,6 +1693,11 @@ fn port_lists_published_ports() {
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines.contains(&"80/tcp -> 0.0.0.0:18111"), "{out}");
     assert!(lines.contains(&"81/tcp -> 127.0.0.1:18112"), "{out}");
+    if std::net::TcpListener::bind("[::1]:0").is_ok() {
+        // Without an address, docker binds IPv6 too; both answer.
+        assert!(lines.contains(&"80/tcp -> [::]:18111"), "{out}");
+        assert!(std::net::TcpStream::connect("[::1]:18111").is_ok());
+    }
     for l in &lines {
         assert!(
             [

@@ -162,6 +162,54 @@ fn bind_resolves_ephemeral_ports_and_reports_conflicts() {
     assert!(matches!(err, PortError::Bind { .. }), "{err:?}");
 }
 
+/// Whether this host has IPv6 on its loopback (a test machine might not).
+fn has_ipv6() -> bool {
+    TcpListener::bind("[::1]:0").is_ok()
+}
+
+#[test]
+fn an_address_less_port_is_bound_on_ipv4_and_ipv6() {
+    if !has_ipv6() {
+        eprintln!("skipped: no IPv6 on this host");
+        return;
+    }
+    let backend = TcpListener::bind("127.0.0.1:0").unwrap();
+    let cport = backend.local_addr().unwrap().port();
+    reverse_server(backend);
+    // docker's two bindings: 0.0.0.0 and [::], on the same (here ephemeral) port.
+    let proxy = PortProxy::bind(&[m(None, 0, cport, Tcp), m(None, 0, 53, Udp)]).unwrap();
+    let bound = proxy.bound();
+    let hport = bound[0].host_port;
+    assert_eq!(bound.len(), 4, "{bound:?}");
+    assert_eq!(bound[0].host_ip, None);
+    assert_eq!(bound[1].host_ip, Some("::".parse().unwrap()));
+    assert_eq!(bound[1].host_port, hport);
+    assert_eq!((bound[2].protocol, bound[3].protocol), (Udp, Udp));
+    assert_eq!(bound[2].host_port, bound[3].host_port);
+    // Both answer, relayed to the container's 127.0.0.1.
+    let handle = proxy.serve(own_netns()).unwrap();
+    assert_eq!(round_trip(hport, b"v4"), b"4v");
+    let mut c = TcpStream::connect(("::1", hport)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(b"v6").unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    let mut out = Vec::new();
+    c.read_to_end(&mut out).unwrap();
+    assert_eq!(out, b"6v");
+    handle.stop();
+
+    // A port taken on IPv6 only is taken: docker refuses it too.
+    let held = TcpListener::from(ipv6_only_socket("[::]:0".parse().unwrap(), Tcp).unwrap());
+    let port = held.local_addr().unwrap().port();
+    let err = PortProxy::bind(&[m(None, port, 80, Tcp)]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("Bind for [::]:{port} failed: port is already allocated")
+    );
+    // ... and released its IPv4 half again.
+    TcpListener::bind(("0.0.0.0", port)).unwrap();
+}
+
 fn own_netns() -> File {
     File::open("/proc/self/ns/net").unwrap()
 }
