@@ -1,6 +1,7 @@
 //! `cp`: copying out of a container (to a host path or as a tar stream) and into it (from a
 //! host path or a tar stream), with docker's destination rules.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -15,8 +16,8 @@ use rustix::io::Errno;
 
 use super::confined::{clean_components, open_in, resolve_in_root};
 use super::{
-    CopyOptions, Exact, TarOut, WHITEOUT_PREFIX, fd_path, join, join_name, list_names,
-    open_regular, open_subdir, os_path,
+    CAPABILITY_XATTR, CopyOptions, Exact, TarOut, WHITEOUT_PREFIX, capability, fd_path, join,
+    join_name, list_names, open_regular, open_subdir, os_path,
 };
 use crate::Engine;
 use crate::error::{EngineError, Result};
@@ -132,18 +133,18 @@ impl Engine {
             };
             let follow = opts.follow_link;
             let build = |b: &mut tar::Builder<io::BufWriter<io::PipeWriter>>| -> io::Result<u64> {
-                let mut copied = 0;
+                let mut acc = HostTarAcc::default();
                 match &plan {
                     ContainerTarget::Into(dir) => {
                         for (child, n) in host_children(&src)? {
-                            host_tar(b, &child, &join_name(dir, &n), false, owner, &mut copied)?;
+                            host_tar(b, &child, &join_name(dir, &n), false, owner, &mut acc)?;
                         }
                     }
                     ContainerTarget::At(name) => {
-                        host_tar(b, &src, name, follow, owner, &mut copied)?;
+                        host_tar(b, &src, name, follow, owner, &mut acc)?;
                     }
                 }
-                Ok(copied)
+                Ok(acc.copied)
             };
             apply_tar(root, build).map(|s| s.content_size)
         })
@@ -334,10 +335,12 @@ pub(super) fn host_target(
 }
 
 /// Writes container nodes to the host as docker's client does (`NoLchown`): modes, mtimes,
-/// symlinks and special files kept, owned by the caller.
+/// symlinks, hard links, special files and file capabilities kept, owned by the caller.
 #[derive(Default)]
 pub(super) struct HostWriter {
     copied: u64,
+    /// Where the first name of each multiply linked file went, by (device, inode).
+    links: HashMap<(u64, u64), PathBuf>,
 }
 
 impl HostWriter {
@@ -376,6 +379,11 @@ impl HostWriter {
         };
         match ft {
             FileType::RegularFile => {
+                let inode = (st.st_dev, st.st_ino);
+                if let Some(first) = self.links.get(&inode).filter(|_| st.st_nlink > 1) {
+                    replace(dest)?;
+                    return std::fs::hard_link(first, dest);
+                }
                 let (mut src, st) = open_regular(dir, name)?;
                 replace(dest)?;
                 let mut out = std::fs::OpenOptions::new()
@@ -384,9 +392,22 @@ impl HostWriter {
                     .mode(0o600)
                     .open(dest)?;
                 self.copied += io::copy(&mut src, &mut out)?;
+                // After the content: a write drops file capabilities.
+                if let Some(cap) = capability(src.as_fd()) {
+                    match rfs::fsetxattr(&out, CAPABILITY_XATTR, &cap, rfs::XattrFlags::empty()) {
+                        // Without CAP_SETFCAP, or on a file system without xattrs, the copy
+                        // goes without, as docker's client does.
+                        Ok(()) | Err(Errno::PERM | Errno::NOTSUP) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
                 drop(out);
                 set_mode(dest, st.st_mode)?;
-                set_mtime(dest, &st)
+                set_mtime(dest, &st)?;
+                if st.st_nlink > 1 {
+                    self.links.insert(inode, dest.to_path_buf());
+                }
+                Ok(())
             }
             FileType::Symlink => {
                 let target = rfs::readlinkat(dir, name, Vec::new())?;
@@ -557,15 +578,23 @@ fn host_children(dir: &Path) -> io::Result<Vec<(PathBuf, Vec<u8>)>> {
     Ok(out)
 }
 
+/// What [`host_tar`] has written so far: bytes of file content, and the first name of each
+/// multiply linked file (its other names become hard links, as in docker's archives).
+#[derive(Default)]
+pub(super) struct HostTarAcc {
+    pub(super) copied: u64,
+    links: HashMap<(u64, u64), Vec<u8>>,
+}
+
 /// Appends the host node `src` (and below) as `name`, as docker's client archives it: mode,
-/// owner (or `owner`), mtime in seconds; hardlinks are copied as separate files.
+/// owner (or `owner`), mtime in seconds, hard links as links, file capabilities.
 pub(super) fn host_tar<W: Write>(
     b: &mut tar::Builder<W>,
     src: &Path,
     name: &[u8],
     follow: bool,
     owner: Option<(u32, u32)>,
-    copied: &mut u64,
+    acc: &mut HostTarAcc,
 ) -> io::Result<()> {
     let meta = if follow {
         std::fs::metadata(src)?
@@ -594,10 +623,20 @@ pub(super) fn host_tar<W: Write>(
         n.push(b'/');
         b.append_data(&mut h, os_path(&n), io::empty())?;
         for (child, n) in host_children(src)? {
-            host_tar(b, &child, &join_name(name, &n), false, owner, copied)?;
+            host_tar(b, &child, &join_name(name, &n), false, owner, acc)?;
         }
     } else if ft.is_file() {
+        let inode = (meta.dev(), meta.ino());
+        if let Some(first) = acc.links.get(&inode).filter(|_| meta.nlink() > 1) {
+            h.set_entry_type(tar::EntryType::Link);
+            b.append_link(&mut h, os_path(name), os_path(first))?;
+            return Ok(());
+        }
         let file = File::open(src)?;
+        if let Some(cap) = capability(file.as_fd()) {
+            let key = format!("SCHILY.xattr.{CAPABILITY_XATTR}");
+            b.append_pax_extensions([(key.as_str(), cap.as_slice())])?;
+        }
         let size = file.metadata()?.len();
         h.set_size(size);
         h.set_entry_type(tar::EntryType::Regular);
@@ -609,7 +648,10 @@ pub(super) fn host_tar<W: Write>(
                 left: size,
             },
         )?;
-        *copied += size;
+        acc.copied += size;
+        if meta.nlink() > 1 {
+            acc.links.insert(inode, name.to_vec());
+        }
     } else if ft.is_symlink() {
         let target = std::fs::read_link(src)?;
         h.set_entry_type(tar::EntryType::Symlink);

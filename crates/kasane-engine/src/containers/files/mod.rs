@@ -155,6 +155,18 @@ fn open_regular(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<(File, Stat)> {
     Ok((File::from(f), st))
 }
 
+/// The one extended attribute docker's archives carry (moby's `pkg/archive` reads only this):
+/// a binary's file capabilities, kept by `cp`, `export` and `commit` as docker keeps them.
+const CAPABILITY_XATTR: &str = "security.capability";
+
+/// The file capabilities of open file `fd`, if it has any.
+fn capability(fd: BorrowedFd<'_>) -> Option<Vec<u8>> {
+    // vfs_cap_data is 20 or 24 bytes.
+    let mut buf = [0u8; 64];
+    let n = rfs::fgetxattr(fd, CAPABILITY_XATTR, &mut buf[..]).ok()?;
+    Some(buf[..n].to_vec())
+}
+
 fn os_path(b: &[u8]) -> &Path {
     Path::new(OsStr::from_bytes(b))
 }
@@ -215,6 +227,11 @@ impl<W: Write> TarOut<W> {
                     self.links.insert((st.st_dev, st.st_ino), tar_name.to_vec());
                 }
                 let (file, st) = open_regular(dir, name)?;
+                if let Some(cap) = capability(file.as_fd()) {
+                    let key = format!("SCHILY.xattr.{CAPABILITY_XATTR}");
+                    self.b
+                        .append_pax_extensions([(key.as_str(), cap.as_slice())])?;
+                }
                 let size = u64::try_from(st.st_size).unwrap_or(0);
                 h.set_size(size);
                 h.set_entry_type(tar::EntryType::Regular);

@@ -9,8 +9,8 @@ use serde_json::{Map, Value, json};
 use super::commit::{commit_config, container_cmd};
 use super::confined::{clean_components, open_in, resolve_in_root};
 use super::copy::{
-    ContainerSource, ContainerTarget, HostTarget, HostWriter, apply_tar, container_target,
-    host_tar, host_target,
+    ContainerSource, ContainerTarget, HostTarAcc, HostTarget, HostWriter, apply_tar,
+    container_target, host_tar, host_target,
 };
 use super::diff::{Change, OPAQUE_XATTR, overlay_changes, tree_changes};
 use super::top::{parent_pid, parse_ps};
@@ -213,9 +213,9 @@ fn copies_in_and_out_stay_in_the_root() {
         unreachable!()
     };
     let stats = apply_tar(fd.as_fd(), |b| {
-        let mut n = 0;
-        host_tar(b, &host, &name, false, None, &mut n)?;
-        Ok(n)
+        let mut acc = HostTarAcc::default();
+        host_tar(b, &host, &name, false, None, &mut acc)?;
+        Ok(acc.copied)
     })
     .unwrap();
     assert_eq!(stats.content_size, 7);
@@ -305,4 +305,70 @@ fn commit_config_merges_the_container_options() {
     assert_eq!(cfg["Cmd"], json!(["sleep", "1"]));
     assert_eq!(cfg["WorkingDir"], json!("/w"));
     assert_eq!(container_cmd(&ContainerOptions::default(), &image), ["sh"]);
+}
+
+/// `security.capability` granting cap_net_raw (revision 2, effective).
+const NET_RAW_CAP: [u8; 20] = [
+    0x01, 0, 0, 0x02, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+];
+
+fn cap_of(path: &Path) -> Option<Vec<u8>> {
+    let mut buf = [0u8; 64];
+    let n = rfs::getxattr(path, "security.capability", &mut buf[..]).ok()?;
+    Some(buf[..n].to_vec())
+}
+
+#[test]
+fn copies_keep_hard_links_and_file_capabilities() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("rootfs");
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::write(root.join("bin/a"), "shared").unwrap();
+    std::fs::hard_link(root.join("bin/a"), root.join("bin/b")).unwrap();
+    std::fs::write(root.join("bin/ping"), "elf").unwrap();
+    // Setting file capabilities needs CAP_SETFCAP: as root only.
+    let caps = rfs::setxattr(
+        root.join("bin/ping"),
+        "security.capability",
+        &NET_RAW_CAP,
+        rfs::XattrFlags::empty(),
+    )
+    .is_ok();
+    let fd = rfs::open(&root, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+
+    // Out of the container.
+    let out = t.path().join("out");
+    let mut w = HostWriter::default();
+    w.node(fd.as_fd(), b"bin", &out).unwrap();
+    let (a, b) = (
+        std::fs::metadata(out.join("a")).unwrap(),
+        std::fs::metadata(out.join("b")).unwrap(),
+    );
+    assert_eq!((a.ino(), a.nlink()), (b.ino(), 2), "b is a hard link of a");
+    assert_eq!(std::fs::read_to_string(out.join("b")).unwrap(), "shared");
+    if caps {
+        assert_eq!(cap_of(&out.join("ping")).as_deref(), Some(&NET_RAW_CAP[..]));
+    }
+
+    // Into another container, from the host copy.
+    let root2 = t.path().join("rootfs2");
+    std::fs::create_dir_all(&root2).unwrap();
+    let fd2 = rfs::open(&root2, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+    apply_tar(fd2.as_fd(), |b| {
+        let mut acc = HostTarAcc::default();
+        host_tar(b, &out, b"bin", false, None, &mut acc)?;
+        Ok(acc.copied)
+    })
+    .unwrap();
+    let (a, b) = (
+        std::fs::metadata(root2.join("bin/a")).unwrap(),
+        std::fs::metadata(root2.join("bin/b")).unwrap(),
+    );
+    assert_eq!(a.ino(), b.ino(), "the link survives the way in too");
+    if caps {
+        assert_eq!(
+            cap_of(&root2.join("bin/ping")).as_deref(),
+            Some(&NET_RAW_CAP[..])
+        );
+    }
 }
