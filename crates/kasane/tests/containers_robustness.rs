@@ -93,22 +93,12 @@ fn many_containers_leave_nothing_behind() {
     }
 }
 
-#[test]
-fn a_killed_monitor_is_recovered() {
-    require!(
-        common::is_root(),
-        "containers need root (overlay, namespaces)"
-    );
-    require!(busybox::available(), "needs busybox-static");
-    let k = Kasane::new();
-    let img = k.load_busybox();
-    let _c = Cleanup::new(&k, &["mon"]);
-
-    k.ok(&["run", "-d", "--name", "mon", img, "sleep", "1000"]);
-    k.wait_status("mon", "running");
-    let pid = k.pid("mon");
+/// SIGKILLs the monitor of running container `name` and returns the pid of the container's
+/// init. Only ever kills kasane's own process: the binary under test, or one naming our root.
+fn kill_monitor_of(k: &Kasane, name: &str) -> i32 {
+    k.wait_status(name, "running");
+    let pid = k.pid(name);
     let monitor = common::ppid(pid);
-    // Only ever kill kasane's own process: the binary under test, or one naming our root.
     let exe = std::fs::read_link(format!("/proc/{monitor}/exe")).ok();
     let ours = exe.as_deref() == Some(assert_cmd::cargo::cargo_bin("kasane").as_path())
         || common::procs_mentioning(&k.root.display().to_string())
@@ -123,6 +113,22 @@ fn a_killed_monitor_is_recovered() {
         rustix::process::Signal::KILL,
     )
     .unwrap();
+    pid
+}
+
+#[test]
+fn a_killed_monitor_is_recovered() {
+    require!(
+        common::is_root(),
+        "containers need root (overlay, namespaces)"
+    );
+    require!(busybox::available(), "needs busybox-static");
+    let k = Kasane::new();
+    let img = k.load_busybox();
+    let _c = Cleanup::new(&k, &["mon"]);
+
+    k.ok(&["run", "-d", "--name", "mon", img, "sleep", "1000"]);
+    let pid = kill_monitor_of(&k, "mon");
 
     let mut last = None;
     let exited = poll(CONTAINER_TIMEOUT, || {
@@ -154,21 +160,7 @@ fn an_rm_container_whose_monitor_died_starts_again() {
     k.ok(&[
         "run", "-d", "--rm", "--name", "mon-rm", img, "sh", "-c", script,
     ]);
-    k.wait_status("mon-rm", "running");
-    let pid = k.pid("mon-rm");
-    let monitor = common::ppid(pid);
-    let ours = common::procs_mentioning(&k.root.display().to_string())
-        .iter()
-        .any(|(p, _)| *p == monitor);
-    assert!(
-        monitor > 1 && monitor != std::process::id() as i32 && ours,
-        "the parent of the container's init ({monitor}) is not a kasane monitor"
-    );
-    rustix::process::kill_process(
-        rustix::process::Pid::from_raw(monitor).unwrap(),
-        rustix::process::Signal::KILL,
-    )
-    .unwrap();
+    let pid = kill_monitor_of(&k, "mon-rm");
     let exited = poll(CONTAINER_TIMEOUT, || {
         common::ps_status(&k, "mon-rm").is_some_and(|s| s.starts_with("Exited"))
     });
