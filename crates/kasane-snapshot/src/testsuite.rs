@@ -426,7 +426,7 @@ pub fn active_snapshot_is_writable(
 }
 
 /// A container's snapshot mounted volatile (as for `run --rm`) keeps its writes and mounts
-/// volatile again although the kernel marked its work dir; the layers stay read-only.
+/// volatile again although the kernel marked its work dir.
 pub fn volatile_snapshot_mounts_again(
     sn: &dyn Snapshotter,
     _root: &Path,

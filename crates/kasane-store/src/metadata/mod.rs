@@ -251,8 +251,8 @@ impl Metadata {
             .map_err(db("enabling foreign keys"))?;
         // Every kasane command opens and closes the database once. By default the last
         // connection to close checkpoints the log into the database and deletes it, so the
-        // next command creates it again: three fsyncs and a directory sync per command for
-        // nothing. The log stays instead (committed transactions are durable in it, and
+        // next command creates it again: two fsyncs, an unlink and a directory sync per
+        // command for nothing. The log stays instead (committed transactions are durable in it, and
         // SQLite checkpoints it once it grows past 1000 pages).
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
             .map_err(db("keeping the write-ahead log at close"))?;

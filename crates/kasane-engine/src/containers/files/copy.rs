@@ -16,8 +16,8 @@ use rustix::io::Errno;
 
 use super::confined::{clean_components, open_in, resolve_in_root};
 use super::{
-    CAPABILITY_XATTR, CopyOptions, Exact, TarOut, WHITEOUT_PREFIX, capability, fd_path, join,
-    join_name, list_names, open_regular, open_subdir, os_path,
+    CAPABILITY_XATTR, CopyOptions, Exact, TarOut, WHITEOUT_PREFIX, append_capability, capability,
+    fd_path, join, join_name, list_names, open_regular, open_subdir, os_path,
 };
 use crate::Engine;
 use crate::error::{EngineError, Result};
@@ -633,10 +633,7 @@ pub(super) fn host_tar<W: Write>(
             return Ok(());
         }
         let file = File::open(src)?;
-        if let Some(cap) = capability(file.as_fd()) {
-            let key = format!("SCHILY.xattr.{CAPABILITY_XATTR}");
-            b.append_pax_extensions([(key.as_str(), cap.as_slice())])?;
-        }
+        append_capability(b, file.as_fd())?;
         let size = file.metadata()?.len();
         h.set_size(size);
         h.set_entry_type(tar::EntryType::Regular);

@@ -167,6 +167,16 @@ fn capability(fd: BorrowedFd<'_>) -> Option<Vec<u8>> {
     Some(buf[..n].to_vec())
 }
 
+/// Precedes the next entry of `b` with the file capabilities of `fd` (a PAX
+/// `SCHILY.xattr.security.capability` record), if it has any.
+fn append_capability<W: Write>(b: &mut tar::Builder<W>, fd: BorrowedFd<'_>) -> io::Result<()> {
+    if let Some(cap) = capability(fd) {
+        let key = format!("SCHILY.xattr.{CAPABILITY_XATTR}");
+        b.append_pax_extensions([(key.as_str(), cap.as_slice())])?;
+    }
+    Ok(())
+}
+
 fn os_path(b: &[u8]) -> &Path {
     Path::new(OsStr::from_bytes(b))
 }
@@ -227,11 +237,7 @@ impl<W: Write> TarOut<W> {
                     self.links.insert((st.st_dev, st.st_ino), tar_name.to_vec());
                 }
                 let (file, st) = open_regular(dir, name)?;
-                if let Some(cap) = capability(file.as_fd()) {
-                    let key = format!("SCHILY.xattr.{CAPABILITY_XATTR}");
-                    self.b
-                        .append_pax_extensions([(key.as_str(), cap.as_slice())])?;
-                }
+                append_capability(&mut self.b, file.as_fd())?;
                 let size = u64::try_from(st.st_size).unwrap_or(0);
                 h.set_size(size);
                 h.set_entry_type(tar::EntryType::Regular);
