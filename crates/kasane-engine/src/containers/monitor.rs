@@ -340,12 +340,12 @@ impl Engine {
             h.stop();
         }
         state.monitor_pid = 0;
-        // With its files removed, only the row is left (the caller removes it).
-        if opts.auto_remove && !files_removed {
+        match (opts.auto_remove, files_removed) {
+            (false, _) => state.save(&paths.state())?,
             // Removed in a moment: a crash before that leaves a container to remove anyway.
-            state.save_unsynced(&paths.state())?;
-        } else if !opts.auto_remove {
-            state.save(&paths.state())?;
+            (true, false) => state.save_unsynced(&paths.state())?,
+            // Only the row is left, which the caller removes.
+            (true, true) => {}
         }
         Ok(code)
     }
@@ -600,9 +600,12 @@ impl Engine {
             {
                 tracing::warn!("deleting runtime container {id}: {e}");
             }
-            unmount
-                .join()
-                .unwrap_or_else(|_| Err(EngineError::InvalidArgument("cleanup panicked".into())))
+            unmount.join().unwrap_or_else(|_| {
+                Err(EngineError::InvalidArgument(format!(
+                    "unmounting {} panicked",
+                    paths.rootfs().display()
+                )))
+            })
         })
     }
 

@@ -95,10 +95,7 @@ impl RunState {
     /// # Errors
     /// I/O errors.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let bytes = serde_json::to_vec(self).map_err(|e| {
-            EngineError::InvalidArgument(format!("run state does not serialise: {e}"))
-        })?;
-        kasane_store::atomic::write_atomic(path, &bytes)?;
+        kasane_store::atomic::write_atomic(path, &self.to_json()?)?;
         Ok(())
     }
 
@@ -108,10 +105,12 @@ impl RunState {
     /// # Errors
     /// I/O errors.
     pub fn save_unsynced(&self, path: &Path) -> Result<()> {
-        let bytes = serde_json::to_vec(self).map_err(|e| {
-            EngineError::InvalidArgument(format!("run state does not serialise: {e}"))
-        })?;
-        super::write_replace(path, &bytes)
+        super::write_replace(path, &self.to_json()?)
+    }
+
+    fn to_json(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec(self)
+            .map_err(|e| EngineError::InvalidArgument(format!("run state does not serialise: {e}")))
     }
 
     /// The status word docker shows: `paused` for a paused running container.
