@@ -28,14 +28,14 @@ if ((${#need[@]})); then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]/busybox/busybox-static}" >/dev/null || true
 fi
 # crun refuses hybrid cgroup hosts whose v2 hierarchy still holds controllers: bind them to v1.
-if [ -s /sys/fs/cgroup/unified/cgroup.controllers ] && [ -d /sys/fs/cgroup/memory ]; then
+if [ -n "$(cat /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null)" ] && [ -d /sys/fs/cgroup/memory ]; then
   for c in $(cat /sys/fs/cgroup/unified/cgroup.controllers); do
     mkdir -p "/sys/fs/cgroup/$c" && mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c" 2>/dev/null || true
   done
 fi
 
-log "building kasane (release)"
 if [ -z "${KASANE:-}" ]; then
+  log "building kasane (release)"
   cargo build --release --locked -q -p kasane
   KASANE=$REPO/target/release/kasane
 fi

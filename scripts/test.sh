@@ -26,8 +26,9 @@ fi
 
 # A hybrid cgroup host (v1 controllers, plus a v2 hierarchy that still holds some) makes crun
 # refuse every container; binding those controllers to v1 hierarchies lets the runtime suite
-# run crun for real (kasane says the same when crun fails this way).
-if [ "$(id -u)" = 0 ] && [ -s /sys/fs/cgroup/unified/cgroup.controllers ] && [ -d /sys/fs/cgroup/memory ]; then
+# run crun for real (kasane says the same when crun fails this way). Not `-s`: cgroup files
+# report a size of 0.
+if [ "$(id -u)" = 0 ] && [ -n "$(cat /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null)" ] && [ -d /sys/fs/cgroup/memory ]; then
   for c in $(cat /sys/fs/cgroup/unified/cgroup.controllers); do
     mkdir -p "/sys/fs/cgroup/$c" && mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c" 2>/dev/null || true
   done

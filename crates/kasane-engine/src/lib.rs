@@ -118,6 +118,10 @@ impl Engine {
         } else {
             opts.root.clone()
         };
+        // Absolute, because the root reaches places with another working directory: the
+        // monitor (which runs from `/`), the runtime's `--log` and `--root`, overlay options.
+        let root = std::path::absolute(&root)
+            .map_err(|e| EngineError::io(format!("resolving state root {}", root.display()), e))?;
         std::fs::create_dir_all(&root)
             .map_err(|e| EngineError::io(format!("creating state root {}", root.display()), e))?;
         let store = Arc::new(LocalStore::open(&root)?);

@@ -183,3 +183,42 @@ fn runtime_by_path() {
     require!(path.is_some(), "neither crun nor runc is installed");
     suite(Some(path.unwrap().to_str().unwrap()), 18304);
 }
+
+/// A state root given as a relative path still gets the runtime's own error text back: the
+/// monitor runs from `/`, so the runtime's `--log` must not be relative to the caller's
+/// directory.
+#[test]
+fn a_runtime_error_reaches_the_user_with_a_relative_root() {
+    use std::os::unix::fs::PermissionsExt;
+    require!(
+        common::is_root(),
+        "containers need root (overlay, namespaces)"
+    );
+    require!(busybox::available(), "needs busybox-static");
+    let k = Kasane::new();
+    let img = k.load_busybox();
+    // A runtime that refuses every container, saying why in its JSON log, after changing to
+    // the bundle directory as crun and runc do.
+    let fake = k.path("refusing-runtime");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\nwhile [ $# -gt 0 ]; do\n  case $1 in\n    --log) log=$2 ;;\n    \
+         --bundle) cd \"$2\" || exit 2 ;;\n  esac\n  shift\ndone\n\
+         echo '{\"level\":\"error\",\"msg\":\"no containers today\"}' >> \"$log\"\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("kasane"));
+    cmd.current_dir(k.dir.path())
+        .envs(k.env.iter().map(|(a, b)| (a, b)))
+        .args(["--root", "root", "run", "--rm", "--runtime"])
+        .arg(&fake)
+        .args([img, "true"]);
+    let out = cmd.output().unwrap();
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no containers today"),
+        "the runtime's error is lost: {}",
+        stderr(&out)
+    );
+}
