@@ -8,6 +8,7 @@
 //! The [`Runtime`] trait with [`OciCli`], which drives `crun`, `runc` or kasane's embedded
 //! youki ([`embedded`], reached as `kasane runtime …`) through runc's command line.
 
+pub mod attach;
 pub mod cgroup_warmup;
 pub mod cgroups;
 pub mod console;
@@ -20,6 +21,7 @@ pub mod ports;
 pub mod runtime;
 pub mod seccomp;
 mod seccomp_bpf;
+pub mod signals;
 pub mod spec;
 mod sys;
 pub mod user;

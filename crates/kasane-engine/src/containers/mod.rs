@@ -19,6 +19,7 @@
 //! command reads `state.json` and checks the monitor's lock; a state that says "running"
 //! with no monitor alive is reconciled ([`Engine::container_state`]) into "exited".
 
+mod attach;
 mod create;
 mod exec;
 mod files;
@@ -32,6 +33,7 @@ mod rootfs;
 mod state;
 pub mod stats;
 
+pub use attach::AttachTarget;
 pub use create::{ContainerOptions, RestartPolicy, VolumeSpec};
 pub use exec::ExecOptions;
 pub use files::{CommitOptions, CopyOptions, ProcessList};

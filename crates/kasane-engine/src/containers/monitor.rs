@@ -3,8 +3,9 @@
 //! It holds the container's `monitor.lock` for its whole life (so any kasane command can
 //! tell a live container from one whose monitor died), is the child subreaper of the
 //! container's init (so it collects the exit code), copies the init's stdout/stderr into
-//! the json-file log, serves published ports, applies the restart policy, and unmounts and
-//! (with `--rm`) removes the container at the end.
+//! the json-file log, serves published ports and attached clients (`kasane attach`, through
+//! [`kasane_runtime::attach`]), applies the restart policy, and unmounts and (with `--rm`)
+//! removes the container at the end.
 //!
 //! `run -d` and `start` spawn it as `kasane __monitor ID` in a new session; a foreground
 //! `run` (or `start -a`) runs it in its own process, echoing the output to the terminal and
@@ -18,8 +19,10 @@ use std::process::{Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use kasane_runtime::attach::{self, AttachHub, AttachInput};
 use kasane_runtime::logs::{SharedLogWriter, Stream, copy_stream};
 use kasane_runtime::ports::{PortMapping, PortProxy, parse_expose};
+use kasane_runtime::signals::SignalForwarder;
 use kasane_runtime::{
     CreateRequest, HostLimits, NetworkMode, OciCli, ProcessIo, Runtime, RuntimeChoice, StdioSource,
     netns, spec_for,
@@ -49,6 +52,14 @@ pub enum StartMode {
     Detached,
     /// In this process, attached to the terminal (`run`, `start -a`).
     Foreground(MonitorIo),
+}
+
+/// Where a container's stdio goes: the log, attached clients, and in the foreground the
+/// terminal of the process running the monitor.
+struct ContainerIo {
+    fg: Option<MonitorIo>,
+    log: SharedLogWriter,
+    hub: AttachHub,
 }
 
 /// A started container's process and the threads copying its output.
@@ -258,13 +269,23 @@ impl Engine {
         let signals = fg
             .filter(|io| io.sig_proxy)
             .map(|_| SignalForwarder::install());
+        let hub = AttachHub::new();
+        let io = ContainerIo {
+            fg,
+            log: log.clone(),
+            hub: hub.clone(),
+        };
+        let attach_socket = AttachSocket::bind(&self.run_root(), &record.id);
+        let mut attach_listener = attach_socket
+            .as_ref()
+            .and_then(|s| s.listener.try_clone().ok());
 
         let mut first = true;
         let mut proxy_handle = None;
         let mut files_removed = false;
         let code = loop {
             let t = std::time::Instant::now();
-            let running = match self.start_once(record, opts, paths, &runtime, fg, &log) {
+            let running = match self.start_once(record, opts, paths, &runtime, &io) {
                 Ok(r) => r,
                 Err(e) => {
                     self.cleanup_run(&record.id, paths, &runtime);
@@ -296,6 +317,11 @@ impl Engine {
                     Err(e) => tracing::warn!("ports of {}: opening its netns: {e}", record.name),
                 }
             }
+            // Served from the first start on (a thread before `create` would make the
+            // embedded runtime start a fresh process instead of forking this one).
+            if let Some(l) = attach_listener.take() {
+                hub.serve(l);
+            }
             if first {
                 ready(Ok(()));
                 first = false;
@@ -325,6 +351,8 @@ impl Engine {
                 state.restart_count += 1;
                 state.status = Status::Restarting;
                 state.save(&paths.state())?;
+                // Attached clients go once the state says how the process ended, as docker's.
+                hub.finish(code);
                 let backoff = 100u64 << state.restart_count.min(6);
                 std::thread::sleep(Duration::from_millis(backoff.min(5_000)));
                 if stop_marker(paths).exists() {
@@ -339,6 +367,7 @@ impl Engine {
         if let Some(h) = proxy_handle {
             h.stop();
         }
+        drop(attach_socket);
         state.monitor_pid = 0;
         match (opts.auto_remove, files_removed) {
             (false, _) => state.save(&paths.state())?,
@@ -347,6 +376,7 @@ impl Engine {
             // Only the row is left, which the caller removes.
             (true, true) => {}
         }
+        hub.finish(code);
         Ok(code)
     }
 
@@ -393,8 +423,7 @@ impl Engine {
         opts: &ContainerOptions,
         paths: &ContainerPaths,
         runtime: &OciCli,
-        fg: Option<MonitorIo>,
-        log: &SharedLogWriter,
+        io: &ContainerIo,
     ) -> Result<Running> {
         self.cleanup_run(&record.id, paths, runtime);
         // The runtime's cgroup write waits less when this starts now (see the module);
@@ -449,11 +478,24 @@ impl Engine {
         super::write_replace(&paths.spec(), &json)?;
 
         if opts.tty {
-            return self.create_with_terminal(record, &run, paths, runtime, fg, log);
+            return self.create_with_terminal(record, opts, &run, paths, runtime, io);
         }
         let (out_r, out_w) = std::io::pipe().map_err(|e| EngineError::io("creating a pipe", e))?;
         let (err_r, err_w) = std::io::pipe().map_err(|e| EngineError::io("creating a pipe", e))?;
-        let stdin = fg.filter(|io| io.stdin).map(|_| StdioSource::Inherit);
+        // `-i`: a foreground container reads the terminal; a detached one a pipe that
+        // attached clients write into (held open here, as docker keeps stdin open).
+        let stdin = match io.fg {
+            Some(io) if io.stdin => Some(StdioSource::Inherit),
+            Some(_) => None,
+            None if opts.interactive => {
+                let (r, w) = std::io::pipe().map_err(|e| EngineError::io("creating a pipe", e))?;
+                io.hub.set_input(Some(AttachInput::Pipe(File::from(
+                    std::os::fd::OwnedFd::from(w),
+                ))));
+                Some(StdioSource::Fd(r.into()))
+            }
+            None => None,
+        };
         let _ = std::fs::remove_file(paths.pid_file());
         let t = std::time::Instant::now();
         runtime.create(CreateRequest {
@@ -469,10 +511,9 @@ impl Engine {
         })?;
         tracing::debug!("runtime create took {:?}", t.elapsed());
         let pid = self.after_create(record, &run, paths, runtime)?;
-        let echo = fg.is_some();
         let copiers = vec![
-            spawn_copier(out_r, Stream::Stdout, log.clone(), echo),
-            spawn_copier(err_r, Stream::Stderr, log.clone(), echo),
+            spawn_copier(out_r, Stream::Stdout, io),
+            spawn_copier(err_r, Stream::Stderr, io),
         ];
         self.start_created(record, runtime, pid, copiers, None)
     }
@@ -691,22 +732,81 @@ fn read_pid(path: &Path) -> Result<i32> {
         .map_err(|_| EngineError::InvalidArgument(format!("{}: not a pid: {s:?}", path.display())))
 }
 
+/// Copies one of the container's output streams into the log and to attached clients (and,
+/// with `echo`, to this process's own stdout or stderr).
 fn spawn_copier(
-    src: std::io::PipeReader,
+    src: impl std::io::Read + Send + 'static,
     stream: Stream,
-    log: SharedLogWriter,
-    echo: bool,
+    io: &ContainerIo,
 ) -> JoinHandle<()> {
+    let log = io.log.clone();
+    let mut out = Echo {
+        terminal: io.fg.is_some().then(|| -> Box<dyn Write + Send> {
+            match stream {
+                Stream::Stdout => Box::new(std::io::stdout()),
+                Stream::Stderr => Box::new(std::io::stderr()),
+            }
+        }),
+        hub: io.hub.writer(stream),
+    };
     std::thread::spawn(move || {
-        let mut out: Box<dyn Write> = match stream {
-            Stream::Stdout => Box::new(std::io::stdout()),
-            Stream::Stderr => Box::new(std::io::stderr()),
-        };
-        let echo: Option<&mut dyn Write> = if echo { Some(&mut *out) } else { None };
-        if let Err(e) = copy_stream(src, stream, &log, echo) {
+        if let Err(e) = copy_stream(src, stream, &log, Some(&mut out)) {
             tracing::warn!("copying container {stream:?}: {e}");
         }
     })
+}
+
+/// Where a copier shows the container's output besides the log: this process's terminal
+/// (a foreground container) until that fails, and every attached client.
+struct Echo {
+    terminal: Option<Box<dyn Write + Send>>,
+    hub: attach::HubWriter,
+}
+
+impl Write for Echo {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Some(t) = &mut self.terminal
+            && t.write_all(buf).and_then(|()| t.flush()).is_err()
+        {
+            // The terminal is gone; the container keeps running and keeps being logged.
+            self.terminal = None;
+        }
+        self.hub.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The monitor's attach socket; removed when the monitor is done.
+struct AttachSocket {
+    listener: std::os::unix::net::UnixListener,
+    path: PathBuf,
+}
+
+impl AttachSocket {
+    /// Listens for `kasane attach`; `None` (the container runs unattachable) when it cannot.
+    fn bind(run_root: &Path, id: &str) -> Option<AttachSocket> {
+        let path = attach::socket_path(run_root, id);
+        let bound = super::mkdir(run_root)
+            .map_err(|e| e.to_string())
+            .and_then(|()| attach::bind(&path).map_err(|e| e.to_string()));
+        match bound {
+            Ok(listener) => Some(AttachSocket { listener, path }),
+            Err(e) => {
+                tracing::warn!("listening on {} for attach: {e}", path.display());
+                None
+            }
+        }
+    }
+}
+
+impl Drop for AttachSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 /// Waits for the container's init (this process is its subreaper), reaping any other
@@ -750,59 +850,6 @@ fn oom_killed(id: &str) -> bool {
             })
         })
     })
-}
-
-/// Forwards the signals a terminal sends (INT, TERM, HUP, QUIT, USR1, USR2) to the
-/// container's init, as docker's `--sig-proxy`.
-///
-/// The signals are blocked from [`SignalForwarder::install`] on (they wait, pending), but the
-/// thread that forwards them only starts with the first target: the embedded runtime's
-/// `create` forks this process, which is only sound while it has a single thread.
-struct SignalForwarder {
-    set: nix::sys::signal::SigSet,
-    target: std::sync::Arc<std::sync::atomic::AtomicI32>,
-    started: std::cell::Cell<bool>,
-}
-
-impl SignalForwarder {
-    fn install() -> SignalForwarder {
-        use nix::sys::signal::{SigSet, Signal};
-        let mut set = SigSet::empty();
-        for s in [
-            Signal::SIGINT,
-            Signal::SIGTERM,
-            Signal::SIGHUP,
-            Signal::SIGQUIT,
-            Signal::SIGUSR1,
-            Signal::SIGUSR2,
-        ] {
-            set.add(s);
-        }
-        // Blocked in this thread (and so in threads spawned later); children get an empty
-        // mask from std's spawn and from the runtime's fork.
-        let started = std::cell::Cell::new(set.thread_block().is_err());
-        SignalForwarder {
-            set,
-            target: std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0)),
-            started,
-        }
-    }
-
-    fn set_target(&self, pid: i32) {
-        self.target.store(pid, std::sync::atomic::Ordering::SeqCst);
-        if self.started.replace(true) {
-            return;
-        }
-        let (set, target) = (self.set, self.target.clone());
-        std::thread::spawn(move || {
-            while let Ok(sig) = set.wait() {
-                let pid = target.load(std::sync::atomic::Ordering::SeqCst);
-                if pid > 0 {
-                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
-                }
-            }
-        });
-    }
 }
 
 #[cfg(test)]

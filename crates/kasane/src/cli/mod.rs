@@ -1,6 +1,7 @@
 //! Argument definitions (docker's syntax) and dispatch: one module per command.
 
 mod about;
+mod attach;
 mod container;
 mod container_files;
 mod history;
@@ -103,6 +104,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Create a new container
     Create(run::CreateArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(attach::AttachArgs),
     /// Start one or more stopped containers
     Start(container::StartArgs),
     /// Stop one or more running containers
@@ -163,6 +166,8 @@ pub enum ContainerCommand {
     Run(run::RunArgs),
     /// Create a new container
     Create(run::CreateArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(attach::AttachArgs),
     /// Start one or more stopped containers
     Start(container::StartArgs),
     /// Stop one or more running containers
@@ -329,6 +334,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => container::rm(g, a),
         Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => ps::run(g, a),
+        Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => attach::run(g, a),
         Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => container::exec(g, a),
         Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => container::logs(g, a),
         Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => container::wait(g, a),

@@ -1,14 +1,13 @@
 //! The monitor's terminal: creating a `-t` container whose pty master the runtime sends
-//! over a console socket, and wiring it to the log and the user's terminal.
+//! over a console socket, and wiring it to the log, the user's terminal and attached clients.
 
-use std::io::Write;
-
-use kasane_runtime::logs::{SharedLogWriter, Stream, copy_stream};
+use kasane_runtime::attach::AttachInput;
+use kasane_runtime::logs::Stream;
 use kasane_runtime::{CreateRequest, OciCli, ProcessIo, Runtime};
 use kasane_store::metadata::ContainerRecord;
 
-use super::super::ContainerPaths;
-use super::{MonitorIo, Running};
+use super::super::{ContainerOptions, ContainerPaths};
+use super::{ContainerIo, Running, spawn_copier};
 use crate::Engine;
 use crate::error::{EngineError, Result};
 
@@ -18,11 +17,11 @@ impl Engine {
     pub(super) fn create_with_terminal(
         &mut self,
         record: &ContainerRecord,
+        opts: &ContainerOptions,
         run: &kasane_runtime::RunOptions,
         paths: &ContainerPaths,
         runtime: &OciCli,
-        fg: Option<MonitorIo>,
-        log: &SharedLogWriter,
+        io: &ContainerIo,
     ) -> Result<Running> {
         use kasane_runtime::console::{ConsoleSocket, RawTerminal, copy_window_size, pump};
         use std::os::fd::AsFd;
@@ -54,27 +53,22 @@ impl Engine {
         let stdin = std::io::stdin();
         copy_window_size(stdin.as_fd(), master.as_fd());
         let mut raw = None;
-        if let Some(io) = fg.filter(|io| io.stdin) {
-            let _ = io;
+        if io.fg.is_some_and(|fg| fg.stdin) {
             raw = RawTerminal::enable(stdin.as_fd());
             if let Ok(to_master) = master.try_clone() {
                 std::thread::spawn(move || pump(std::io::stdin(), to_master));
             }
         }
-        let copier = {
-            let log = log.clone();
-            let echo = fg.is_some();
-            let master = master
-                .try_clone()
-                .map_err(|e| EngineError::io("sharing the container's terminal", e))?;
-            std::thread::spawn(move || {
-                let mut out = std::io::stdout();
-                let echo: Option<&mut dyn Write> = if echo { Some(&mut out) } else { None };
-                if let Err(e) = copy_stream(master, Stream::Stdout, &log, echo) {
-                    tracing::warn!("copying the container's terminal: {e}");
-                }
-            })
+        let share = |m: &std::fs::File| {
+            m.try_clone()
+                .map_err(|e| EngineError::io("sharing the container's terminal", e))
         };
+        // Attached clients resize the terminal, and with `-i` type into it.
+        io.hub.set_input(Some(AttachInput::Terminal {
+            master: share(&master)?,
+            keys: opts.interactive,
+        }));
+        let copier = spawn_copier(share(&master)?, Stream::Stdout, io);
         // Keep our copy of the master open until the copier ends (it holds another).
         drop(master);
         self.start_created(record, runtime, pid, vec![copier], raw)
