@@ -53,6 +53,15 @@ fn assert_nothing_left(k: &Kasane) {
             .collect();
         assert!(left.is_empty(), "containers/ still holds {left:?}");
     }
+    // Console and attach sockets (the runtimes' own state directories may stay).
+    if let Ok(run) = std::fs::read_dir(k.root.join("run")) {
+        let socks: Vec<_> = run
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "sock"))
+            .collect();
+        assert!(socks.is_empty(), "run/ still holds {socks:?}");
+    }
     k.check_clean();
 }
 

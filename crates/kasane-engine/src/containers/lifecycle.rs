@@ -295,6 +295,11 @@ impl Engine {
             self.cleanup_run(&record.id, paths, &runtime);
         }
         unmount_all(&paths.rootfs());
+        // A monitor killed with SIGKILL left its attach socket behind.
+        let _ = std::fs::remove_file(kasane_runtime::attach::socket_path(
+            &self.run_root(),
+            &record.id,
+        ));
         // Files first, the row last: once `ps` no longer lists the container nothing of it
         // is left, and a crash in between leaves a row that `rm` finishes.
         remove_dir_and_layer(&*self.snapshots, paths, &snap_id(&record.snapshot_id)?)?;

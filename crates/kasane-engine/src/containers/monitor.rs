@@ -733,7 +733,7 @@ fn read_pid(path: &Path) -> Result<i32> {
 }
 
 /// Copies one of the container's output streams into the log and to attached clients (and,
-/// with `echo`, to this process's own stdout or stderr).
+/// in the foreground, to this process's own stdout or stderr).
 fn spawn_copier(
     src: impl std::io::Read + Send + 'static,
     stream: Stream,
