@@ -338,6 +338,16 @@ pub struct DetachKeys {
 /// docker's default detach sequence.
 pub const DEFAULT_DETACH_KEYS: &str = "ctrl-p,ctrl-q";
 
+impl Default for DetachKeys {
+    /// docker's `ctrl-p,ctrl-q` ([`DEFAULT_DETACH_KEYS`]).
+    fn default() -> DetachKeys {
+        DetachKeys {
+            keys: vec![0x10, 0x11],
+            matched: 0,
+        }
+    }
+}
+
 impl DetachKeys {
     /// Parses docker's format: comma-separated keys, each a single character or `ctrl-`
     /// followed by one of `a`–`z`, `@`, `[`, `\`, `]`, `^` or `_`. An empty string turns

@@ -262,3 +262,34 @@ fn attaching_to_a_container_that_does_not_run_is_refused() {
     assert_ne!(c, 0);
     assert!(err.contains("invalid detach keys (\"ctrl-1\")"), "{err}");
 }
+
+/// `start -a -i` of a container that already runs attaches to it, as docker's does.
+#[test]
+fn start_attach_of_a_running_container_attaches() {
+    require_containers!();
+    let k = Kasane::new();
+    let img = k.load_busybox();
+    let _c = Cleanup::new(&k, &["at-start"]);
+    k.ok(&[
+        "run",
+        "-d",
+        "-i",
+        "--name",
+        "at-start",
+        img,
+        "sh",
+        "-c",
+        "read l; echo \"got $l\"; exit 6",
+    ]);
+    let mut child = k
+        .std_cmd(&["start", "-a", "-i", "at-start"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"again\n").unwrap();
+    let out = child_output(child);
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "got again\n");
+}

@@ -38,9 +38,10 @@ fn broken_frames_are_errors_not_panics() {
 #[test]
 fn detach_keys_parse_like_docker() {
     assert_eq!(
-        DetachKeys::parse(DEFAULT_DETACH_KEYS).unwrap().keys,
-        vec![0x10, 0x11]
+        DetachKeys::parse(DEFAULT_DETACH_KEYS).unwrap(),
+        DetachKeys::default()
     );
+    assert_eq!(DetachKeys::default().keys, vec![0x10, 0x11]);
     assert_eq!(
         DetachKeys::parse("ctrl-a,x,ctrl-@,ctrl-\\,ctrl-_")
             .unwrap()

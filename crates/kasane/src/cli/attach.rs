@@ -15,6 +15,8 @@ use kasane_runtime::attach::{
 use kasane_runtime::console::RawTerminal;
 use kasane_runtime::signals::SignalForwarder;
 
+use kasane_engine::Engine;
+
 use super::{GlobalOptions, open_engine};
 
 /// `attach [--no-stdin] [--sig-proxy=BOOL] [--detach-keys KEYS] CONTAINER`
@@ -44,10 +46,44 @@ fn send(to: &SharedWriter, kind: u8, payload: &[u8]) -> std::io::Result<()> {
 }
 
 pub fn run(g: &GlobalOptions, a: AttachArgs) -> anyhow::Result<u8> {
-    let mut keys = DetachKeys::parse(a.detach_keys.as_deref().unwrap_or(DEFAULT_DETACH_KEYS))
+    let keys = DetachKeys::parse(a.detach_keys.as_deref().unwrap_or(DEFAULT_DETACH_KEYS))
         .map_err(anyhow::Error::msg)?;
     let mut engine = open_engine(g)?;
-    let target = match engine.attach_target(&a.container) {
+    let how = How {
+        no_stdin: a.no_stdin,
+        sig_proxy: a.sig_proxy,
+        keys,
+    };
+    attach_to(&mut engine, &a.container, how)
+}
+
+/// How a client attaches: `--no-stdin`, `--sig-proxy`, `--detach-keys`.
+pub struct How {
+    pub no_stdin: bool,
+    pub sig_proxy: bool,
+    pub keys: DetachKeys,
+}
+
+impl How {
+    /// `start -a [-i]` of a container that already runs: attach as docker does.
+    pub fn for_start(interactive: bool) -> How {
+        How {
+            no_stdin: !interactive,
+            sig_proxy: true,
+            keys: DetachKeys::default(),
+        }
+    }
+}
+
+/// Attaches this process's terminal to the running container `name` until it ends (its
+/// exit code) or the user detaches (0).
+pub fn attach_to(engine: &mut Engine, name: &str, how: How) -> anyhow::Result<u8> {
+    let How {
+        no_stdin,
+        sig_proxy,
+        mut keys,
+    } = how;
+    let target = match engine.attach_target(name) {
         Ok(t) => t,
         Err(e) => {
             eprintln!(
@@ -58,7 +94,7 @@ pub fn run(g: &GlobalOptions, a: AttachArgs) -> anyhow::Result<u8> {
         }
     };
     let stdin = std::io::stdin();
-    let with_input = target.open_stdin && !a.no_stdin;
+    let with_input = target.open_stdin && !no_stdin;
     if target.tty && with_input && !stdin.is_terminal() {
         eprintln!("the input device is not a TTY");
         return Ok(1);
@@ -69,7 +105,7 @@ pub fn run(g: &GlobalOptions, a: AttachArgs) -> anyhow::Result<u8> {
             eprintln!(
                 "Error response from daemon: cannot attach to container {}: its monitor does \
                  not answer at {} ({e}); it may have just ended",
-                a.container,
+                name,
                 target.socket.display()
             );
             return Ok(1);
@@ -78,7 +114,7 @@ pub fn run(g: &GlobalOptions, a: AttachArgs) -> anyhow::Result<u8> {
     let writer: SharedWriter = Arc::new(Mutex::new(conn.try_clone()?));
 
     // Signal masks first: threads started below inherit them.
-    let forwarder = (a.sig_proxy && !target.tty).then(SignalForwarder::install);
+    let forwarder = (sig_proxy && !target.tty).then(SignalForwarder::install);
     let resizes = target.tty.then(WindowSizes::install);
     let raw = if target.tty && with_input {
         RawTerminal::enable(stdin.as_fd())

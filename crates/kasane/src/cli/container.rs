@@ -200,7 +200,13 @@ pub fn start(g: &GlobalOptions, a: StartArgs) -> anyhow::Result<u8> {
             sig_proxy: true,
         };
         return match engine.start_container(&a.containers[0], StartMode::Foreground(io)) {
-            Ok(code) => Ok(code.unwrap_or(0).clamp(0, 255) as u8),
+            Ok(Some(code)) => Ok(code.clamp(0, 255) as u8),
+            // Already running: `start -a` attaches to it, as docker's does.
+            Ok(None) => super::attach::attach_to(
+                &mut engine,
+                &a.containers[0],
+                super::attach::How::for_start(a.interactive),
+            ),
             Err(e) => {
                 eprintln!("Error response from daemon: {}", full(&e));
                 Ok(1)
