@@ -2,7 +2,8 @@
 //!
 //! The tarball is read once: decompressed if needed, its uncompressed bytes stored as the
 //! layer blob (media type `…layer.v1.tar`; push compresses later) and applied into the
-//! layer's snapshot while the DiffID is hashed. The config follows docker's import: created
+//! layer's snapshot while the DiffID is hashed, which is also the blob's digest: the bytes
+//! are hashed once. The config follows docker's import: created
 //! now, host platform, one history entry whose comment is the message or
 //! `Imported from <source>`.
 
@@ -11,7 +12,6 @@ use std::io::{BufRead, BufReader, Read};
 use kasane_oci::{ChainId, Descriptor, ImageId, Platform, Reference, media_type};
 use kasane_snapshot::SnapshotId;
 use kasane_snapshot::archive::{self, ApplyOptions, ApplyStats};
-use kasane_store::Ingester;
 use kasane_store::lock::FileLock;
 use kasane_store::metadata::{
     ImageLayer, ImageRecord, LayerRecord, LeaseResource, TargetDescriptor,
@@ -192,7 +192,8 @@ impl Engine {
         // gzip, zstd, bzip2, xz or plain, as docker import accepts.
         let decompressed = kasane_store::archive::decompressing(&magic, buffered)?;
         let store = self.store.clone();
-        let mut writer = store.writer(None)?;
+        // Apply hashes every byte it reads (the DiffID), so the store need not hash them too.
+        let mut writer = store.witnessed_unknown_writer()?;
         let opts = ApplyOptions {
             whiteouts: self.snapshots.whiteout_mode(),
             preserve_owners: rustix::process::geteuid().is_root(),
@@ -208,21 +209,21 @@ impl Engine {
                 layer: "rootfs".to_owned(),
                 source: Box::new(e),
             })?;
-            std::io::copy(&mut tee, &mut std::io::sink())
+            // Apply reads to the end; a byte it left would be stored but not hashed.
+            let left = std::io::copy(&mut tee, &mut std::io::sink())
                 .map_err(|e| EngineError::io("reading the import tarball", e))?;
+            if left != 0 {
+                return Err(EngineError::Conflict(format!(
+                    "import: {left} bytes after the archive were not hashed"
+                )));
+            }
             stats
         };
         // The digest is only known now: publish and lease it under the shared GC lock, so no
         // collection can run between the two.
         let _gc = FileLock::shared(&self.gc_lock_path())?;
-        let (digest, size) = writer.commit()?;
+        let (digest, size) = writer.commit_witnessed(stats.diff_id.0.clone())?;
         lease.add(&mut self.metadata, LeaseResource::Blob, &digest.to_string())?;
-        if digest != stats.diff_id.0 {
-            return Err(EngineError::Conflict(format!(
-                "import: layer blob {digest} differs from its DiffID {}",
-                stats.diff_id
-            )));
-        }
         Ok((stats, size))
     }
 }

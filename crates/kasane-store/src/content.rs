@@ -144,6 +144,16 @@ impl BlobVerifier {
         }
     }
 
+    /// [`BlobVerifier::witnessed`] for a blob whose digest the caller learns only by hashing
+    /// it (`import`): nothing to compare with, the caller's digest names the blob.
+    pub fn witnessed_unknown() -> Self {
+        BlobVerifier {
+            expected: None,
+            digester: None,
+            count: 0,
+        }
+    }
+
     /// Whether the caller must bring the digest ([`BlobVerifier::witnessed`]).
     pub fn is_witnessed(&self) -> bool {
         self.digester.is_none()

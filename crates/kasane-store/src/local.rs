@@ -384,6 +384,25 @@ impl LocalStore {
         )
     }
 
+    /// A witnessed writer (see [`Ingester::witnessed_writer`]) for a blob whose digest is not
+    /// known until the caller has hashed all of it: `import` stores the uncompressed tarball
+    /// while applying it, and commits with the DiffID that apply computed over the same bytes.
+    /// Dropped uncommitted, its ingest is removed.
+    ///
+    /// # Errors
+    /// As [`Ingester::writer`].
+    pub fn witnessed_unknown_writer(&self) -> Result<Box<dyn BlobWriter + '_>> {
+        self.open_writer(
+            IngestRef::random(),
+            None,
+            WriterMode {
+                keep_on_drop: false,
+                witnessed: true,
+                keep_prefix: false,
+            },
+        )
+    }
+
     /// Opens the bytes an ingest holds so far, for reading (the writer holding the ingest
     /// may be appending meanwhile; read only up to its offset).
     ///
@@ -510,6 +529,7 @@ impl LocalStore {
         }
         let mut verifier = match expected {
             Some(desc) if witnessed => BlobVerifier::witnessed(desc),
+            None if witnessed => BlobVerifier::witnessed_unknown(),
             _ => BlobVerifier::new(expected),
         };
         if len > 0 {

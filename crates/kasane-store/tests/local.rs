@@ -256,3 +256,32 @@ fn open_checks_the_size() {
         Err(StoreError::SizeMismatch { .. })
     ));
 }
+
+/// A witnessed write of unknown digest (`import`): committed under the digest the caller
+/// computed, without the store hashing; a dropped one leaves no ingest behind.
+#[test]
+fn witnessed_unknown_writes_commit_under_the_callers_digest() {
+    let (_dir, store) = store();
+    let bytes = b"a tarball, hashed by apply".to_vec();
+    let mut w = store.witnessed_unknown_writer().unwrap();
+    w.write_all(&bytes).unwrap();
+    let (digest, size) = w.commit_witnessed(Digest::sha256_of(&bytes)).unwrap();
+    assert_eq!(
+        (digest, size),
+        (Digest::sha256_of(&bytes), bytes.len() as u64)
+    );
+    assert_eq!(
+        kasane_store::read_blob(&store, &desc(&bytes)).unwrap(),
+        bytes
+    );
+
+    // a plain commit of a witnessed write is refused: the store did not hash it
+    let mut w = store.witnessed_unknown_writer().unwrap();
+    w.write_all(b"unhashed").unwrap();
+    assert!(w.commit().is_err());
+    let mut w = store.witnessed_unknown_writer().unwrap();
+    w.write_all(b"abandoned").unwrap();
+    drop(w);
+    let left = store.list_ingests().unwrap();
+    assert!(left.is_empty(), "{left:?}");
+}
