@@ -379,35 +379,24 @@ impl DetachKeys {
         }
         let mut out = Vec::with_capacity(input.len());
         for &b in input {
-            if b == self.keys[self.matched] {
-                self.matched += 1;
-                if self.matched == self.keys.len() {
-                    self.matched = 0;
-                    let mut events = Vec::new();
-                    if !out.is_empty() {
-                        events.push(KeyEvent::Input(out));
-                    }
-                    events.push(KeyEvent::Detach);
-                    return events;
+            if b != self.keys[self.matched] {
+                // A broken sequence: what was held back goes on, and this byte may start anew.
+                out.extend_from_slice(&self.keys[..self.matched]);
+                self.matched = 0;
+                if b != self.keys[0] {
+                    out.push(b);
+                    continue;
                 }
-                continue;
             }
-            // A broken sequence: what was held back goes on, and this byte may start anew.
-            out.extend_from_slice(&self.keys[..self.matched]);
-            self.matched = 0;
-            if b == self.keys[0] {
-                self.matched = 1;
-                if self.keys.len() == 1 {
-                    self.matched = 0;
-                    let mut events = Vec::new();
-                    if !out.is_empty() {
-                        events.push(KeyEvent::Input(out));
-                    }
-                    events.push(KeyEvent::Detach);
-                    return events;
-                }
-            } else {
-                out.push(b);
+            self.matched += 1;
+            if self.matched == self.keys.len() {
+                self.matched = 0;
+                let mut events: Vec<KeyEvent> = (!out.is_empty())
+                    .then_some(KeyEvent::Input(out))
+                    .into_iter()
+                    .collect();
+                events.push(KeyEvent::Detach);
+                return events;
             }
         }
         if out.is_empty() {

@@ -65,10 +65,9 @@ impl Output {
     }
 }
 
-fn spawn_attach(k: &Kasane, args: &[&str]) -> Child {
-    let mut all = vec!["attach"];
-    all.extend_from_slice(args);
-    k.std_cmd(&all)
+/// `kasane ARGS…` with stdin, stdout and stderr piped.
+fn spawn(k: &Kasane, args: &[&str]) -> Child {
+    k.std_cmd(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -116,13 +115,7 @@ fn attach_passes_input_and_returns_the_exit_code() {
         "-c",
         "read l; echo \"got $l\"; echo oops >&2; exit 4",
     ]);
-    let mut cmd = k.std_cmd(&["attach", "at-in"]);
-    cmd.stdin(Stdio::piped());
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(&k, &["attach", "at-in"]);
     child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
     let out = child_output(child);
     assert_eq!(code(&out), 4, "{}", stderr(&out));
@@ -159,7 +152,7 @@ fn two_clients_see_the_same_output() {
         "-c",
         "read x; read y; echo \"both $x$y\"; exit 3",
     ]);
-    let mut clients: Vec<Child> = (0..2).map(|_| spawn_attach(&k, &["at-two"])).collect();
+    let mut clients: Vec<Child> = (0..2).map(|_| spawn(&k, &["attach", "at-two"])).collect();
     for (c, line) in clients.iter_mut().zip(["1\n", "2\n"]) {
         c.stdin.take().unwrap().write_all(line.as_bytes()).unwrap();
     }
@@ -180,7 +173,7 @@ fn detach_keys_leave_the_container_running() {
     k.ok(&["run", "-d", "-i", "--name", "at-cat", img, "cat"]);
 
     // docker's ctrl-p ctrl-q, typed after the container echoed a line
-    let mut child = spawn_attach(&k, &["at-cat"]);
+    let mut child = spawn(&k, &["attach", "at-cat"]);
     let mut input = child.stdin.take().unwrap();
     let mut out = Output::of(child.stdout.take().unwrap());
     input.write_all(b"one\n").unwrap();
@@ -191,7 +184,7 @@ fn detach_keys_leave_the_container_running() {
     assert_eq!(k.field("at-cat", "{{.State.Status}}"), "running");
 
     // the user's own keys; docker's are then plain input
-    let mut child = spawn_attach(&k, &["--detach-keys", "ctrl-x,q", "at-cat"]);
+    let mut child = spawn(&k, &["attach", "--detach-keys", "ctrl-x,q", "at-cat"]);
     let mut input = child.stdin.take().unwrap();
     let mut out = Output::of(child.stdout.take().unwrap());
     input.write_all(b"two\x10\n").unwrap();
@@ -281,13 +274,7 @@ fn start_attach_of_a_running_container_attaches() {
         "-c",
         "read l; echo \"got $l\"; exit 6",
     ]);
-    let mut child = k
-        .std_cmd(&["start", "-a", "-i", "at-start"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(&k, &["start", "-a", "-i", "at-start"]);
     child.stdin.take().unwrap().write_all(b"again\n").unwrap();
     let out = child_output(child);
     assert_eq!(code(&out), 6, "{}", stderr(&out));
