@@ -118,8 +118,8 @@ impl Engine {
         } else {
             opts.root.clone()
         };
-        // Absolute, because the root reaches places with another working directory: the
-        // monitor (which runs from `/`), the runtime's `--log` and `--root`, overlay options.
+        // Absolute, because the root reaches processes with another working directory: a
+        // runtime's `--log` and `--root` (crun works in the bundle directory), the monitor.
         let root = std::path::absolute(&root)
             .map_err(|e| EngineError::io(format!("resolving state root {}", root.display()), e))?;
         std::fs::create_dir_all(&root)

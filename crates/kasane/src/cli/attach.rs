@@ -9,13 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use clap::Args;
+use kasane_engine::Engine;
 use kasane_runtime::attach::{
     self, DEFAULT_DETACH_KEYS, DetachKeys, FRAME_EXIT, FRAME_RESIZE, FRAME_STDERR, FRAME_STDOUT,
 };
 use kasane_runtime::console::RawTerminal;
 use kasane_runtime::signals::SignalForwarder;
-
-use kasane_engine::Engine;
 
 use super::{GlobalOptions, open_engine};
 
@@ -45,6 +44,7 @@ fn send(to: &SharedWriter, kind: u8, payload: &[u8]) -> std::io::Result<()> {
     attach::write_frame(&mut *conn, kind, payload)
 }
 
+/// `kasane attach`.
 pub fn run(g: &GlobalOptions, a: AttachArgs) -> anyhow::Result<u8> {
     let keys = DetachKeys::parse(a.detach_keys.as_deref().unwrap_or(DEFAULT_DETACH_KEYS))
         .map_err(anyhow::Error::msg)?;
@@ -59,8 +59,11 @@ pub fn run(g: &GlobalOptions, a: AttachArgs) -> anyhow::Result<u8> {
 
 /// How a client attaches: `--no-stdin`, `--sig-proxy`, `--detach-keys`.
 pub struct How {
+    /// Leave the container's stdin alone.
     pub no_stdin: bool,
+    /// Forward this process's signals to the container (without `-t`).
     pub sig_proxy: bool,
+    /// The keys that detach.
     pub keys: DetachKeys,
 }
 
