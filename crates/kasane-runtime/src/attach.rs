@@ -310,15 +310,6 @@ pub fn socket_path(run_root: &Path, id: &str) -> PathBuf {
     run_root.join(format!("a-{}.sock", &id[..id.len().min(12)]))
 }
 
-/// Listens at `path`, replacing a stale socket a killed monitor left there.
-///
-/// # Errors
-/// Binding fails (a path over 107 bytes, say).
-pub fn bind(path: &Path) -> io::Result<UnixListener> {
-    let _ = std::fs::remove_file(path);
-    UnixListener::bind(path)
-}
-
 /// Bytes from the client's input, or the user's request to detach.
 #[derive(Debug, PartialEq, Eq)]
 pub enum KeyEvent {

@@ -8,17 +8,16 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::net::UnixListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use crate::socket_file::SocketFile;
 use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, recvmsg};
 use rustix::termios::{OptionalActions, Termios, tcgetattr, tcgetwinsize, tcsetattr, tcsetwinsize};
 
 /// A listening console socket; removed from disk when dropped.
 #[derive(Debug)]
 pub struct ConsoleSocket {
-    listener: UnixListener,
-    path: PathBuf,
+    socket: SocketFile,
 }
 
 impl ConsoleSocket {
@@ -27,17 +26,14 @@ impl ConsoleSocket {
     /// # Errors
     /// Binding fails (path too long: unix sockets take at most 107 bytes).
     pub fn bind(path: &Path) -> io::Result<ConsoleSocket> {
-        let _ = std::fs::remove_file(path);
-        let listener = UnixListener::bind(path)?;
         Ok(ConsoleSocket {
-            listener,
-            path: path.to_path_buf(),
+            socket: SocketFile::bind(path)?,
         })
     }
 
     /// The socket's path, for `--console-socket`.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.socket.path()
     }
 
     /// Waits for the runtime's connection and returns the pty master it sends.
@@ -45,7 +41,7 @@ impl ConsoleSocket {
     /// # Errors
     /// The connection carries no descriptor; I/O errors.
     pub fn receive_master(&self) -> io::Result<File> {
-        let (stream, _) = self.listener.accept()?;
+        let (stream, _) = self.socket.listener().accept()?;
         let mut name = [0u8; 256];
         let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
         let mut control = RecvAncillaryBuffer::new(&mut space);
@@ -62,12 +58,6 @@ impl ConsoleSocket {
         master
             .map(File::from)
             .ok_or_else(|| io::Error::other("the runtime sent no terminal on the console socket"))
-    }
-}
-
-impl Drop for ConsoleSocket {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
     }
 }
 

@@ -22,6 +22,7 @@ pub mod runtime;
 pub mod seccomp;
 mod seccomp_bpf;
 pub mod signals;
+pub mod socket_file;
 pub mod spec;
 mod sys;
 pub mod user;

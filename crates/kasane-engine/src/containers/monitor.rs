@@ -13,14 +13,14 @@
 //! [`kasane_runtime::OciCli`]), so the monitor may use threads.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use kasane_runtime::attach::{self, AttachHub, AttachInput};
-use kasane_runtime::logs::{SharedLogWriter, Stream, copy_stream};
+use kasane_runtime::attach::{AttachHub, AttachInput};
+use kasane_runtime::logs::{SharedLogWriter, Stream};
 use kasane_runtime::ports::{PortMapping, PortProxy, parse_expose};
 use kasane_runtime::signals::SignalForwarder;
 use kasane_runtime::{
@@ -34,7 +34,10 @@ use super::{ContainerOptions, ContainerPaths, now_rfc3339};
 use crate::error::{EngineError, Result};
 use crate::{Engine, snap_id};
 
+mod stdio;
 mod terminal;
+
+use stdio::{ContainerIo, bind_attach_socket, spawn_copier};
 
 /// How a foreground monitor connects the container to the terminal.
 #[derive(Debug, Clone, Copy, Default)]
@@ -52,14 +55,6 @@ pub enum StartMode {
     Detached,
     /// In this process, attached to the terminal (`run`, `start -a`).
     Foreground(MonitorIo),
-}
-
-/// Where a container's stdio goes: the log, attached clients, and in the foreground the
-/// terminal of the process running the monitor.
-struct ContainerIo {
-    fg: Option<MonitorIo>,
-    log: SharedLogWriter,
-    hub: AttachHub,
 }
 
 /// A started container's process and the threads copying its output.
@@ -269,16 +264,15 @@ impl Engine {
         let signals = fg
             .filter(|io| io.sig_proxy)
             .map(|_| SignalForwarder::install());
-        let hub = AttachHub::new();
         let io = ContainerIo {
             fg,
-            log: log.clone(),
-            hub: hub.clone(),
+            log,
+            hub: AttachHub::new(),
         };
-        let attach_socket = AttachSocket::bind(&self.run_root(), &record.id);
+        let attach_socket = bind_attach_socket(&self.run_root(), &record.id);
         let mut attach_listener = attach_socket
             .as_ref()
-            .and_then(|s| s.listener.try_clone().ok());
+            .and_then(|s| s.listener().try_clone().ok());
 
         let mut first = true;
         let mut proxy_handle = None;
@@ -320,7 +314,7 @@ impl Engine {
             // Served from the first start on (a thread before `create` would make the
             // embedded runtime start a fresh process instead of forking this one).
             if let Some(l) = attach_listener.take() {
-                hub.serve(l);
+                io.hub.serve(l);
             }
             if first {
                 ready(Ok(()));
@@ -333,7 +327,7 @@ impl Engine {
             for c in running.copiers {
                 let _ = c.join();
             }
-            let _ = log.flush_partial();
+            let _ = io.log.flush_partial();
             state.oom_killed = oom_killed(&record.id);
             // A --rm container cannot restart (`run` refuses the pair): its files go now.
             if opts.auto_remove && opts.restart.name == "no" {
@@ -352,7 +346,7 @@ impl Engine {
                 state.status = Status::Restarting;
                 state.save(&paths.state())?;
                 // Attached clients go once the state says how the process ended, as docker's.
-                hub.finish(code);
+                io.hub.finish(code);
                 let backoff = 100u64 << state.restart_count.min(6);
                 std::thread::sleep(Duration::from_millis(backoff.min(5_000)));
                 if stop_marker(paths).exists() {
@@ -376,7 +370,7 @@ impl Engine {
             // Only the row is left, which the caller removes.
             (true, true) => {}
         }
-        hub.finish(code);
+        io.hub.finish(code);
         Ok(code)
     }
 
@@ -730,83 +724,6 @@ fn read_pid(path: &Path) -> Result<i32> {
     s.trim()
         .parse()
         .map_err(|_| EngineError::InvalidArgument(format!("{}: not a pid: {s:?}", path.display())))
-}
-
-/// Copies one of the container's output streams into the log and to attached clients (and,
-/// in the foreground, to this process's own stdout or stderr).
-fn spawn_copier(
-    src: impl std::io::Read + Send + 'static,
-    stream: Stream,
-    io: &ContainerIo,
-) -> JoinHandle<()> {
-    let log = io.log.clone();
-    let mut out = Echo {
-        terminal: io.fg.is_some().then(|| -> Box<dyn Write + Send> {
-            match stream {
-                Stream::Stdout => Box::new(std::io::stdout()),
-                Stream::Stderr => Box::new(std::io::stderr()),
-            }
-        }),
-        hub: io.hub.writer(stream),
-    };
-    std::thread::spawn(move || {
-        if let Err(e) = copy_stream(src, stream, &log, Some(&mut out)) {
-            tracing::warn!("copying container {stream:?}: {e}");
-        }
-    })
-}
-
-/// Where a copier shows the container's output besides the log: this process's terminal
-/// (a foreground container) until that fails, and every attached client.
-struct Echo {
-    terminal: Option<Box<dyn Write + Send>>,
-    hub: attach::HubWriter,
-}
-
-impl Write for Echo {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Some(t) = &mut self.terminal
-            && t.write_all(buf).and_then(|()| t.flush()).is_err()
-        {
-            // The terminal is gone; the container keeps running and keeps being logged.
-            self.terminal = None;
-        }
-        self.hub.write_all(buf)?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The monitor's attach socket; removed when the monitor is done.
-struct AttachSocket {
-    listener: std::os::unix::net::UnixListener,
-    path: PathBuf,
-}
-
-impl AttachSocket {
-    /// Listens for `kasane attach`; `None` (the container runs unattachable) when it cannot.
-    fn bind(run_root: &Path, id: &str) -> Option<AttachSocket> {
-        let path = attach::socket_path(run_root, id);
-        let bound = super::mkdir(run_root)
-            .map_err(|e| e.to_string())
-            .and_then(|()| attach::bind(&path).map_err(|e| e.to_string()));
-        match bound {
-            Ok(listener) => Some(AttachSocket { listener, path }),
-            Err(e) => {
-                tracing::warn!("listening on {} for attach: {e}", path.display());
-                None
-            }
-        }
-    }
-}
-
-impl Drop for AttachSocket {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
 }
 
 /// Waits for the container's init (this process is its subreaper), reaping any other

@@ -115,7 +115,8 @@ fn a_hub_serves_output_to_every_client_and_passes_input_on() {
     let hub = AttachHub::new();
     let (pipe_r, pipe_w) = std::io::pipe().unwrap();
     hub.set_input(Some(AttachInput::Pipe(File::from(OwnedFd::from(pipe_w)))));
-    hub.serve(bind(&path).unwrap());
+    let socket = crate::socket_file::SocketFile::bind(&path).unwrap();
+    hub.serve(socket.listener().try_clone().unwrap());
 
     let mut a = UnixStream::connect(&path).unwrap();
     let mut b = UnixStream::connect(&path).unwrap();

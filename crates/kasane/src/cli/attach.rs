@@ -39,11 +39,6 @@ pub struct AttachArgs {
 /// one whole frame at a time.
 type SharedWriter = Arc<Mutex<UnixStream>>;
 
-fn send(to: &SharedWriter, kind: u8, payload: &[u8]) -> std::io::Result<()> {
-    let mut conn = to.lock().unwrap_or_else(PoisonError::into_inner);
-    attach::write_frame(&mut *conn, kind, payload)
-}
-
 /// `kasane attach`.
 pub fn run(g: &GlobalOptions, a: AttachArgs) -> anyhow::Result<u8> {
     let keys = DetachKeys::parse(a.detach_keys.as_deref().unwrap_or(DEFAULT_DETACH_KEYS))
@@ -217,8 +212,8 @@ impl WindowSizes {
             let size = rustix::termios::tcgetwinsize(std::io::stdout().as_fd())
                 .or_else(|_| rustix::termios::tcgetwinsize(std::io::stdin().as_fd()));
             match size {
-                Ok(s) => send(
-                    &to,
+                Ok(s) => attach::write_frame(
+                    &mut LockedWriter(to.clone()),
                     FRAME_RESIZE,
                     &attach::resize_payload(s.ws_row, s.ws_col),
                 ),
